@@ -13,26 +13,26 @@ type Reason string
 // The reasons Airlock answers with. Their HTTP status and JSON-RPC code are
 // fixed in reasonClass, the only place that maps them.
 const (
-	ReasonParseError         Reason = "parse_error"          // body is not JSON
-	ReasonInvalidRequest     Reason = "invalid_request"      // not a valid JSON-RPC request or MCP params
-	ReasonMethodNotFound     Reason = "method_not_found"     // not sampling/createMessage
-	ReasonUnsupportedVersion Reason = "unsupported_version"  // unknown MCP-Protocol-Version
-	ReasonTooLarge           Reason = "request_too_large"    // body, messages or parts over a cap
-	ReasonUnauthenticated    Reason = "unauthenticated"      // missing or unknown bearer token
-	ReasonAuthThrottled      Reason = "auth_throttled"       // too many failed logins from this address
-	ReasonModelNotAllowed    Reason = "model_not_allowed"    // no allowed model can serve the request
-	ReasonContextNotAllowed  Reason = "context_not_allowed"  // includeContext value refused by policy
-	ReasonContentNotAllowed  Reason = "content_not_allowed"  // images, audio or tools refused by policy
-	ReasonInjectionDetected  Reason = "injection_detected"   // prompt injection blocked
-	ReasonContentBlocked     Reason = "content_blocked"      // input secret/PII/harmful content blocked
-	ReasonOutputBlocked      Reason = "output_blocked"       // model output blocked by moderation
-	ReasonBudgetExceeded     Reason = "budget_exceeded"      // worst-case cost does not fit the budget
-	ReasonRateLimited        Reason = "rate_limited"         // request or token rate over the limit
-	ReasonConcurrencyLimited Reason = "concurrency_limited"  // too many requests in flight for this server
-	ReasonOverloaded         Reason = "overloaded"           // too many requests in flight in the broker
-	ReasonProviderError      Reason = "provider_error"       // the LLM upstream failed or refused
-	ReasonUnavailable        Reason = "unavailable"          // a dependency (Redis, Vault, audit) is down
-	ReasonInternal           Reason = "internal"             // a bug; details only in the log
+	ReasonParseError         Reason = "parse_error"         // body is not JSON
+	ReasonInvalidRequest     Reason = "invalid_request"     // not a valid JSON-RPC request or MCP params
+	ReasonMethodNotFound     Reason = "method_not_found"    // not sampling/createMessage
+	ReasonUnsupportedVersion Reason = "unsupported_version" // unknown MCP-Protocol-Version
+	ReasonTooLarge           Reason = "request_too_large"   // body, messages or parts over a cap
+	ReasonUnauthenticated    Reason = "unauthenticated"     // missing or unknown bearer token
+	ReasonAuthThrottled      Reason = "auth_throttled"      // too many failed logins from this address
+	ReasonModelNotAllowed    Reason = "model_not_allowed"   // no allowed model can serve the request
+	ReasonContextNotAllowed  Reason = "context_not_allowed" // includeContext value refused by policy
+	ReasonContentNotAllowed  Reason = "content_not_allowed" // images, audio or tools refused by policy
+	ReasonInjectionDetected  Reason = "injection_detected"  // prompt injection blocked
+	ReasonContentBlocked     Reason = "content_blocked"     // input secret/PII/harmful content blocked
+	ReasonOutputBlocked      Reason = "output_blocked"      // model output blocked by moderation
+	ReasonBudgetExceeded     Reason = "budget_exceeded"     // worst-case cost does not fit the budget
+	ReasonRateLimited        Reason = "rate_limited"        // request or token rate over the limit
+	ReasonConcurrencyLimited Reason = "concurrency_limited" // too many requests in flight for this server
+	ReasonOverloaded         Reason = "overloaded"          // too many requests in flight in the broker
+	ReasonProviderError      Reason = "provider_error"      // the LLM upstream failed or refused
+	ReasonUnavailable        Reason = "unavailable"         // a dependency (Redis, Vault, audit) is down
+	ReasonInternal           Reason = "internal"            // a bug; details only in the log
 )
 
 // JSON-RPC error codes. CodeRejected is what MCP clients send when the user
