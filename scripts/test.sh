@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: provisions what the tests need
+# (a Redis on loopback), then vets, runs every test with the race detector,
+# and gives each fuzz target a short run.
+#
+#   scripts/test.sh                 # everything
+#   FUZZTIME=5m scripts/test.sh     # longer fuzzing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REDIS_ADDR=${AIRLOCK_TEST_REDIS:-127.0.0.1:6379}
+FUZZTIME=${FUZZTIME:-10s}
+
+log() { printf '==> %s\n' "$*"; }
+
+ensure_redis() {
+  local host=${REDIS_ADDR%:*} port=${REDIS_ADDR##*:}
+  if command -v redis-cli >/dev/null && redis-cli -h "$host" -p "$port" ping 2>/dev/null | grep -q PONG; then
+    log "redis already running at $REDIS_ADDR"; return
+  fi
+  if ! command -v redis-server >/dev/null; then
+    log "installing redis-server from Debian's packages"
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+  fi
+  log "starting redis at $REDIS_ADDR"
+  local dir; dir=$(mktemp -d)
+  redis-server --daemonize yes --bind "$host" --port "$port" --save "" --appendonly no \
+    --dir "$dir" --logfile "$dir/redis.log"
+  for _ in $(seq 50); do
+    redis-cli -h "$host" -p "$port" ping 2>/dev/null | grep -q PONG && return
+    sleep 0.1
+  done
+  echo "redis did not start; see $dir/redis.log" >&2; exit 1
+}
+
+ensure_redis
+export AIRLOCK_TEST_REDIS=$REDIS_ADDR
+
+log "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
+
+log "go vet"
+go vet ./...
+
+log "go test -race"
+go test -race -count=1 ./...
+
+log "fuzz ($FUZZTIME each)"
+for pkg in $(go list ./...); do
+  for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+    log "  $pkg $target"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >/dev/null
+  done
+done
+
+log "all tests passed"
