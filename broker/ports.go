@@ -8,7 +8,8 @@ import (
 // This file declares what the pipeline consumes. Adapters in filters/,
 // providers/ and quota/ implement these; cmd/airlock wires them.
 
-// Provider calls an LLM. Complete returns a *Error with ReasonProviderError
+// Provider calls an LLM. Complete may return a Completion holding the
+// upstream status and attempt count together with an error. It returns a *Error with ReasonProviderError
 // when the upstream fails or refuses (after its own bounded retries), and
 // ReasonUnavailable when it cannot obtain a key. Other errors are internal.
 type Provider interface {
@@ -110,8 +111,8 @@ type Reservation struct {
 
 // Charge is an amount of money and tokens. Money is integer micro-dollars.
 type Charge struct {
-	MicroUSD int64
-	Tokens   int64
+	MicroUSD int64 `json:"microUSD"`
+	Tokens   int64 `json:"tokens"`
 }
 
 // TokenCounter estimates the prompt tokens a call will consume.
