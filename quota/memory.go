@@ -2,151 +2,300 @@ package quota
 
 import (
 	"context"
-	"fmt"
+	"slices"
 	"sync"
-	"time"
 
 	"github.com/airlock-broker/airlock/broker"
 )
 
-// Limit is a server's budget. A zero field is unlimited.
-type Limit struct {
-	MicroUSD int64
-	Tokens   int64
+// NewMemory returns a store that keeps its books in process: exact within
+// one process, lost at exit. It is the embedded default. config holds each
+// server's limits; servers without an entry are unlimited but metered.
+func NewMemory(config map[string]broker.ServerLimits, opts Options) *Store {
+	return newStore(&memLedger{books: map[string]*book{}}, config, opts)
 }
 
-// MemoryOptions configure a Memory store. The zero value works.
-type MemoryOptions struct {
-	// HoldTTL is how long an unsettled reservation holds its amount before
-	// it returns to the budget (the request died). Default 10 minutes.
-	HoldTTL time.Duration
-	Now     func() time.Time
+// memLedger is the in-process ledger. Each method mirrors a Lua script of
+// the Redis ledger, step for step.
+type memLedger struct {
+	mu    sync.Mutex
+	books map[string]*book
 }
 
-// Memory is an in-process quota store: budgets are exact within one
-// process and lost at exit. It is safe for concurrent use.
-type Memory struct {
-	limits map[string]Limit
-	ttl    time.Duration
-	now    func() time.Time
+var _ ledger = (*memLedger)(nil)
 
-	mu      sync.Mutex
-	spent   map[string]broker.Charge // settled, per server
-	held    map[string]broker.Charge // reserved and not settled, per server
-	holds   map[string]hold          // by request id
-	settled map[string]time.Time     // request ids settled or released, for idempotency
-	swept   time.Time
+// book is one server's (or the global budget's) state: what the Redis
+// ledger keeps under the keys of one hash tag.
+type book struct {
+	periods  map[string]*periodBook
+	holds    map[string]*memHold
+	expiries deadlines        // of holds
+	done     map[string]int64 // settled ids, until when they are remembered
+	doneq    deadlines
+	rpm, tpm int64 // GCRA theoretical arrival times
+	override *broker.ServerLimits
+	swept    int64
 }
 
-type hold struct {
-	server  string
+type periodBook struct {
+	counters
+	expires int64 // when the counters may be dropped; 0: never
+}
+
+type memHold struct {
 	amount  broker.Charge
-	expires time.Time
+	tinc    int64 // what it consumed of the tokens-per-minute allowance
+	expires int64
+	periods [len(periodNames)]string
 }
 
-var _ broker.Quota = (*Memory)(nil)
+func (m *memLedger) book(tag string) *book {
+	b := m.books[tag]
+	if b == nil {
+		b = &book{periods: map[string]*periodBook{}, holds: map[string]*memHold{}, done: map[string]int64{}}
+		m.books[tag] = b
+	}
+	return b
+}
 
-// NewMemory returns a store enforcing limits by server id. Servers without
-// an entry are unlimited but still metered.
-func NewMemory(limits map[string]Limit, opts MemoryOptions) *Memory {
-	if opts.HoldTTL <= 0 {
-		opts.HoldTTL = 10 * time.Minute
+// purge returns expired holds to their budgets and forgets settled ids
+// past their replay window (common.lua).
+func (b *book) purge(now int64) {
+	for _, id := range b.expiries.popUntil(now) {
+		if h, ok := b.holds[id]; ok && h.expires <= now {
+			b.unhold(id, h)
+		}
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	for _, id := range b.doneq.popUntil(now) {
+		if t, ok := b.done[id]; ok && t <= now {
+			delete(b.done, id)
+		}
 	}
-	return &Memory{
-		limits:  limits,
-		ttl:     opts.HoldTTL,
-		now:     opts.Now,
-		spent:   map[string]broker.Charge{},
-		held:    map[string]broker.Charge{},
-		holds:   map[string]hold{},
-		settled: map[string]time.Time{},
+	// Counters past their retention go the way Redis expires them; an
+	// hour's lag does not matter.
+	if now-b.swept > 3600*1_000_000 {
+		b.swept = now
+		for id, p := range b.periods {
+			if p.expires != 0 && p.expires <= now {
+				delete(b.periods, id)
+			}
+		}
 	}
 }
 
-// Reserve implements broker.Quota.
-func (m *Memory) Reserve(_ context.Context, r broker.Reservation) error {
+func (b *book) unhold(id string, h *memHold) {
+	for _, pid := range h.periods {
+		p := b.period(pid)
+		p.held = sub(p.held, h.amount)
+	}
+	delete(b.holds, id)
+}
+
+// period returns the counters of pid, creating them (without expiry) as
+// HINCRBY would.
+func (b *book) period(pid string) *periodBook {
+	p := b.periods[pid]
+	if p == nil {
+		p = &periodBook{}
+		b.periods[pid] = p
+	}
+	return p
+}
+
+// touch creates pid's counters if need be and sets their expiry (PEXPIRE).
+func (b *book) touch(now int64, ref periodRef) *periodBook {
+	p := b.period(ref.id)
+	if ref.keep > 0 {
+		p.expires = now + ref.keep
+	}
+	return p
+}
+
+// reserve mirrors reserve.lua.
+func (m *memLedger) reserve(_ context.Context, tag string, o *op) (verdict, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
-	m.expire(now)
-	if _, dup := m.holds[r.ID]; dup {
-		return fmt.Errorf("reservation %s already held", r.ID)
+	b := m.book(tag)
+	b.purge(o.now)
+	if _, held := b.holds[o.id]; held {
+		return verdict{code: duplicateID}, nil
 	}
-	lim := m.limits[r.Server]
-	spent, held := m.spent[r.Server], m.held[r.Server]
-	if over(lim.MicroUSD, spent.MicroUSD+held.MicroUSD, r.MicroUSD) || over(lim.Tokens, spent.Tokens+held.Tokens, r.Tokens) {
-		return broker.Errorf(broker.ReasonBudgetExceeded, "the worst-case cost of this request does not fit the remaining budget")
+	if _, done := b.done[o.id]; done {
+		return verdict{code: duplicateID}, nil
 	}
-	m.holds[r.ID] = hold{server: r.Server, amount: r.Charge, expires: now.Add(m.ttl)}
-	m.held[r.Server] = add(held, r.Charge, 1)
-	return nil
+	lim := o.limits.l
+	if b.override != nil {
+		lim = *b.override
+	}
+
+	// Budgets: spent + held + wanted must fit each.
+	for _, bud := range lim.Budgets {
+		i := slices.Index(periodNames[:], bud.Period)
+		if i < 0 {
+			return verdict{code: invalidLimits}, nil
+		}
+		c := b.periods[o.periods[i].id]
+		var used broker.Charge
+		if c != nil {
+			used = add(c.spent, c.held)
+		}
+		if (bud.MicroUSD > 0 && used.MicroUSD+o.amount.MicroUSD > bud.MicroUSD) ||
+			(bud.Tokens > 0 && used.Tokens+o.amount.Tokens > bud.Tokens) {
+			return verdict{code: overBudget, period: bud.Period}, nil
+		}
+	}
+
+	// Rate limits.
+	rtat, ttat := b.rpm, b.tpm
+	var tinc, over int64
+	what := "requests"
+	if rpm := lim.RequestsPerMinute; rpm > 0 {
+		rtat, over = gcra(b.rpm, o.now, ceilDiv(minute, rpm))
+	}
+	if tpm, tok := lim.TokensPerMinute, o.amount.Tokens; tpm > 0 && tok > 0 {
+		if tok > tpm {
+			return verdict{code: overTPM}, nil
+		}
+		tinc = ceilDiv(tok*minute, tpm)
+		var o2 int64
+		ttat, o2 = gcra(b.tpm, o.now, tinc)
+		if o2 > over {
+			over, what = o2, "tokens"
+		}
+	}
+	if over > 0 {
+		return verdict{code: rateLimited, retry: int(ceilDiv(over, 1_000_000)), what: what}, nil
+	}
+
+	// Hold.
+	h := &memHold{amount: o.amount, tinc: tinc, expires: o.now + o.ttl}
+	for i, ref := range o.periods {
+		p := b.touch(o.now, ref)
+		p.held = add(p.held, o.amount)
+		h.periods[i] = ref.id
+	}
+	b.holds[o.id] = h
+	b.expiries.push(h.expires, o.id)
+	b.rpm, b.tpm = rtat, ttat
+	return verdict{code: admitted}, nil
 }
 
-func over(limit, used, want int64) bool { return limit > 0 && used+want > limit }
-
-func add(a, b broker.Charge, sign int64) broker.Charge {
-	return broker.Charge{MicroUSD: a.MicroUSD + sign*b.MicroUSD, Tokens: a.Tokens + sign*b.Tokens}
-}
-
-// Settle implements broker.Quota.
-func (m *Memory) Settle(_ context.Context, id string, actual broker.Charge) error {
+// settle mirrors settle.lua.
+func (m *memLedger) settle(_ context.Context, tag string, o *op) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, done := m.settled[id]; done {
-		return nil
+	b := m.book(tag)
+	b.purge(o.now)
+	if _, done := b.done[o.id]; done {
+		return settledBefore, nil
 	}
-	h, ok := m.holds[id]
+	res := settledNow
+	var pids [len(periodNames)]string
+	if h, ok := b.holds[o.id]; ok {
+		b.unhold(o.id, h)
+		if rt := h.amount.Tokens; rt > 0 && o.amount.Tokens < rt {
+			b.refund(o.now, h.tinc*(rt-o.amount.Tokens)/rt)
+		}
+		pids = h.periods
+	} else {
+		res = settledExpired
+		for i, ref := range o.periods {
+			b.touch(o.now, ref)
+			pids[i] = ref.id
+		}
+	}
+	for _, pid := range pids {
+		p := b.period(pid)
+		p.spent = add(p.spent, o.amount)
+		p.requests++
+	}
+	b.remember(o)
+	return res, nil
+}
+
+// release mirrors release.lua.
+func (m *memLedger) release(_ context.Context, tag string, o *op) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.book(tag)
+	b.purge(o.now)
+	if _, done := b.done[o.id]; done {
+		return settledBefore, nil
+	}
+	h, ok := b.holds[o.id]
 	if !ok {
-		return fmt.Errorf("settle %s: no reservation held (expired?)", id)
+		return settledExpired, nil
 	}
-	m.drop(id, h)
-	m.spent[h.server] = add(m.spent[h.server], actual, 1)
+	b.unhold(o.id, h)
+	b.refund(o.now, h.tinc)
+	b.remember(o)
+	return settledNow, nil
+}
+
+func (b *book) remember(o *op) {
+	b.done[o.id] = o.now + o.ttl
+	b.doneq.push(o.now+o.ttl, o.id)
+}
+
+// refund gives back part of the tokens-per-minute allowance a hold took.
+func (b *book) refund(now, amount int64) {
+	if amount > 0 && b.tpm > now {
+		b.tpm = max(now, b.tpm-amount)
+	}
+}
+
+// usage mirrors usage.lua.
+func (m *memLedger) usage(_ context.Context, tag string, now int64, ids []string) ([]counters, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.book(tag)
+	b.purge(now)
+	out := make([]counters, len(ids))
+	for i, id := range ids {
+		if p, ok := b.periods[id]; ok && (p.expires == 0 || p.expires > now) {
+			out[i] = p.counters
+		}
+	}
+	return out, nil
+}
+
+func (m *memLedger) override(_ context.Context, tag string) (broker.ServerLimits, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b := m.books[tag]; b != nil && b.override != nil {
+		return clone(*b.override), true, nil
+	}
+	return broker.ServerLimits{}, false, nil
+}
+
+func (m *memLedger) setOverride(_ context.Context, tag string, d *limitsDoc) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := clone(d.l)
+	m.book(tag).override = &l
 	return nil
 }
 
-// Release implements broker.Quota.
-func (m *Memory) Release(_ context.Context, id string) error {
+func (m *memLedger) deleteOverride(_ context.Context, tag string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if h, ok := m.holds[id]; ok {
-		m.drop(id, h)
+	if b := m.books[tag]; b != nil {
+		b.override = nil
 	}
 	return nil
 }
 
-// Usage returns what server has spent and holds.
-func (m *Memory) Usage(server string) (spent, held broker.Charge) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.expire(m.now())
-	return m.spent[server], m.held[server]
+func (m *memLedger) check(context.Context) error { return nil }
+
+func clone(l broker.ServerLimits) broker.ServerLimits {
+	l.Budgets = slices.Clone(l.Budgets)
+	return l
 }
 
-func (m *Memory) drop(id string, h hold) {
-	delete(m.holds, id)
-	m.held[h.server] = add(m.held[h.server], h.amount, -1)
-	m.settled[id] = h.expires
+func add(a, b broker.Charge) broker.Charge {
+	return broker.Charge{MicroUSD: a.MicroUSD + b.MicroUSD, Tokens: a.Tokens + b.Tokens}
 }
 
-// expire returns expired holds to their budgets and forgets settled ids
-// once no replay could matter. It sweeps at most once a second, so that a
-// reservation costs O(1) however many are in flight.
-func (m *Memory) expire(now time.Time) {
-	if now.Sub(m.swept) < time.Second {
-		return
-	}
-	m.swept = now
-	for id, h := range m.holds {
-		if now.After(h.expires) {
-			m.drop(id, h)
-		}
-	}
-	for id, t := range m.settled {
-		if now.After(t.Add(m.ttl)) {
-			delete(m.settled, id)
-		}
-	}
+func sub(a, b broker.Charge) broker.Charge {
+	return broker.Charge{MicroUSD: a.MicroUSD - b.MicroUSD, Tokens: a.Tokens - b.Tokens}
 }
