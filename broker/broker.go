@@ -217,7 +217,7 @@ func (b *Broker) Sample(ctx context.Context, srv *Server, req *Request, ev *Even
 		res.Content = mergeText(res.Content)
 	}
 	var outErr error
-	if sess != nil {
+	if sess != nil && !comp.Sanitized {
 		outErr = sess.Output(ctx, res)
 		ev.Findings = sess.Findings()
 	}

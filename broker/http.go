@@ -29,6 +29,8 @@ type HTTPOptions struct {
 	// Default 20 per minute.
 	AuthFailures int
 	AuthWindow   time.Duration
+	// Admin configures the operators' API under /admin/v1/.
+	Admin AdminOptions
 }
 
 // Handler returns the broker's HTTP API:
@@ -53,6 +55,10 @@ func (b *Broker) Handler(opts HTTPOptions) http.Handler {
 		io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	r.Get("/readyz", h.ready)
+	if len(opts.Admin.TokenHashes) > 0 {
+		a := &adminAPI{b: b, opts: opts.Admin, fails: h.fails}
+		r.Route("/admin/v1", a.routes)
+	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})

@@ -47,7 +47,7 @@ func answer(text string) func(context.Context, *broker.Call) (*broker.Completion
 type fixture struct {
 	srv      *httptest.Server
 	provider *fakeProvider
-	quota    *quota.Memory
+	quota    *quota.Store
 	calls    []*broker.Call
 	mu       sync.Mutex
 }
@@ -66,7 +66,7 @@ func newFixture(t *testing.T, mutate func(a, b *broker.Server, o *broker.Options
 	}
 	a := &broker.Server{ID: "a", TokenHashes: [][32]byte{sha256.Sum256([]byte(tokenA))}, Policy: broker.Policy{Models: []string{"small", "large"}, MaxTokens: 1000}}
 	b := &broker.Server{ID: "b", TokenHashes: [][32]byte{sha256.Sum256([]byte(tokenB))}, Policy: broker.Policy{Models: []string{"small"}}}
-	f.quota = quota.NewMemory(map[string]quota.Limit{"b": {MicroUSD: 1000}}, quota.MemoryOptions{})
+	f.quota = quota.NewMemory(map[string]broker.ServerLimits{"b": {Budgets: []broker.Budget{{Period: broker.PeriodLifetime, MicroUSD: 1000}}}}, quota.Options{})
 	opts := broker.Options{Quota: f.quota}
 	var hopts broker.HTTPOptions
 	if mutate != nil {
@@ -229,7 +229,7 @@ func TestProviderFailureReleasesReservation(t *testing.T) {
 	if status != 502 || rep.Error.Data.Reason != "provider_error" {
 		t.Fatalf("status %d reason %v", status, rep.Error)
 	}
-	spent, held := f.quota.Usage("b")
+	spent, held := usage(t, f.quota, "b")
 	if spent != (broker.Charge{}) || held != (broker.Charge{}) {
 		t.Errorf("after a failed call: spent %+v held %+v, want nothing", spent, held)
 	}
@@ -241,7 +241,7 @@ func TestSettlesRealUsage(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("status %d", status)
 	}
-	spent, held := f.quota.Usage("b")
+	spent, held := usage(t, f.quota, "b")
 	// 10 prompt tokens at $1/M and 5 completion tokens at $2/M, rounded up.
 	if want := (broker.Charge{MicroUSD: 10 + 10, Tokens: 15}); spent != want || held != (broker.Charge{}) {
 		t.Errorf("spent %+v held %+v, want spent %+v and nothing held", spent, held, want)
@@ -388,4 +388,13 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+func usage(t *testing.T, q *quota.Store, server string) (spent, held broker.Charge) {
+	t.Helper()
+	u, err := q.Usage(context.Background(), server, 0)
+	if err != nil || len(u) == 0 {
+		t.Fatalf("usage: %v %v", u, err)
+	}
+	return u[0].Spent, u[0].Reserved
 }

@@ -37,6 +37,10 @@ type Completion struct {
 	// Status is the upstream HTTP status of the final attempt (0 if none).
 	Status   int
 	Attempts int
+	// Sanitized marks content that shows the sanitized prompt itself (the
+	// echo model): restoring placeholders into it would hide exactly what
+	// it is there to show, so the output stage leaves it as it is.
+	Sanitized bool
 }
 
 // Usage is what the upstream reports it consumed.

@@ -39,6 +39,7 @@ func (Echo) Complete(_ context.Context, call *broker.Call) (*broker.Completion, 
 			PromptTokens:     tokens(len(prompt)),
 			CompletionTokens: tokens(len(text)),
 		},
+		Sanitized: true,
 	}, nil
 }
 

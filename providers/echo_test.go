@@ -26,7 +26,7 @@ func TestEcho(t *testing.T) {
 		want: &broker.Completion{
 			Content: []broker.Content{text("system: Be brief.\n\nuser: What is this?\n[image image/png, 8 bytes]\n\nassistant: A PNG header.")},
 			// 91 bytes
-			StopReason: broker.StopEndTurn, Usage: broker.Usage{PromptTokens: 23, CompletionTokens: 23},
+			StopReason: broker.StopEndTurn, Usage: broker.Usage{PromptTokens: 23, CompletionTokens: 23}, Sanitized: true,
 		},
 	}, {
 		name: "tools",
@@ -43,14 +43,14 @@ func TestEcho(t *testing.T) {
 			Content: []broker.Content{text(`assistant: [tool_use c1 get_weather {"city":"Paris"}]` + "\n\n" +
 				"user: [tool_result c1 error] no such city\n[tool_result c2] {\"t\":1}\n\n" +
 				"tools: get_weather, now (choice: auto)")},
-			StopReason: broker.StopEndTurn, Usage: broker.Usage{PromptTokens: 41, CompletionTokens: 41},
+			StopReason: broker.StopEndTurn, Usage: broker.Usage{PromptTokens: 41, CompletionTokens: 41}, Sanitized: true,
 		},
 	}, {
 		name:   "cut at maxTokens",
 		params: broker.CreateMessageParams{MaxTokens: 2, Messages: []broker.SamplingMessage{user(text("héllo wörld"))}},
 		want: &broker.Completion{
 			Content:    []broker.Content{text("user: h")}, // 8 bytes would split é
-			StopReason: broker.StopMaxTokens, Usage: broker.Usage{PromptTokens: 5, CompletionTokens: 2},
+			StopReason: broker.StopMaxTokens, Usage: broker.Usage{PromptTokens: 5, CompletionTokens: 2}, Sanitized: true,
 		},
 	}}
 	for _, tt := range tests {
