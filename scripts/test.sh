@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: provisions what the tests need
-# (a Redis on loopback), then vets, runs every test with the race detector,
-# and gives each fuzz target a short run.
+# (a Redis on loopback, a 3-master Redis Cluster on loopback ports, a real
+# Vault server binary built once from the Go module proxy and cached outside
+# the checkout), then vets, runs every test with the race detector, and gives
+# each fuzz target a short run.
 #
 #   scripts/test.sh                 # everything
 #   FUZZTIME=5m scripts/test.sh     # longer fuzzing
@@ -36,6 +38,17 @@ ensure_redis() {
 
 ensure_redis
 export AIRLOCK_TEST_REDIS=$REDIS_ADDR
+
+if [ -x quota/testdata/redis-cluster.sh ] || [ -f quota/testdata/redis-cluster.sh ]; then
+  log "redis cluster"
+  AIRLOCK_TEST_REDIS_CLUSTER=$(bash quota/testdata/redis-cluster.sh | tail -n 1)
+  export AIRLOCK_TEST_REDIS_CLUSTER
+fi
+
+log "vault (built once, then cached)"
+AIRLOCK_TEST_VAULT_BIN=$(scripts/install-vault.sh | tail -n 1)
+export AIRLOCK_TEST_VAULT_BIN
+scripts/install-vault-k8s-plugin.sh >/dev/null
 
 log "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/airlock-broker/airlock/broker"
+	"github.com/airlock-broker/airlock/filters"
 )
 
 // Config is the YAML configuration file. Field names are the YAML keys.
@@ -28,6 +29,91 @@ type Config struct {
 	Providers           []ProviderConf `yaml:"providers"`
 	Models              []ModelConf    `yaml:"models"`
 	Servers             []ServerConf   `yaml:"servers"`
+	Quota               QuotaConf      `yaml:"quota"`
+	Admin               AdminConf      `yaml:"admin"`
+	Vault               *VaultConf     `yaml:"vault"`
+	Filters             FiltersConf    `yaml:"filters"`
+}
+
+// FiltersConf configures the scanners: the policy of servers that have
+// none of their own, and the key of findings' fingerprints.
+type FiltersConf struct {
+	DefaultPolicy filters.Policy `yaml:"default_policy"`
+	// FingerprintKey is a reference (vault:, env:, file:) to a secret that
+	// keys the HMAC of findings' fingerprints, so that equal values stay
+	// correlatable across restarts and replicas. Default: random per process.
+	FingerprintKey string `yaml:"fingerprint_key"`
+}
+
+// filterOptions returns the scanner options of the config.
+func (c *Config) filterOptions() filters.Options {
+	o := filters.Options{Default: c.Filters.DefaultPolicy, Policies: map[string]filters.Policy{}}
+	for _, s := range c.Servers {
+		if s.Filters != nil {
+			o.Policies[s.ID] = *s.Filters
+		}
+	}
+	return o
+}
+
+// VaultConf connects to HashiCorp Vault, which then serves vault: key
+// references. See providers.VaultConfig for each field.
+type VaultConf struct {
+	Address        string        `yaml:"address"` // env AIRLOCK_VAULT_ADDR
+	Namespace      string        `yaml:"namespace"`
+	CACert         string        `yaml:"ca_cert"`
+	TLSServerName  string        `yaml:"tls_server_name"`
+	UseEnvironment bool          `yaml:"use_environment"`
+	KVVersion      int           `yaml:"kv_version"`
+	CacheTTL       Duration      `yaml:"cache_ttl"`
+	MaxStale       Duration      `yaml:"max_stale"`
+	RequestTimeout Duration      `yaml:"request_timeout"`
+	Auth           VaultAuthConf `yaml:"auth"`
+}
+
+// VaultAuthConf is how Airlock logs in to Vault.
+type VaultAuthConf struct {
+	Method          string `yaml:"method"` // token, approle, kubernetes
+	Mount           string `yaml:"mount"`
+	Token           string `yaml:"token"` // a reference: env:NAME or file:/path
+	RoleID          string `yaml:"role_id"`
+	SecretIDFile    string `yaml:"secret_id_file"`
+	SecretIDWrapped bool   `yaml:"secret_id_wrapped"`
+	Role            string `yaml:"role"`
+	JWTFile         string `yaml:"jwt_file"`
+}
+
+// QuotaConf selects the budget store. Without redis addresses budgets live
+// in process memory (exact, but per process and lost at exit).
+type QuotaConf struct {
+	Redis RedisConf `yaml:"redis"`
+	// Zone is the IANA time zone calendar periods start in; default UTC.
+	Zone string `yaml:"zone"`
+	// HoldTTL is how long an unsettled reservation holds its amount; it
+	// must outlast the slowest request. Default 10m.
+	HoldTTL Duration `yaml:"hold_ttl"`
+	// Global budgets cap all servers together.
+	Global []BudgetConf `yaml:"global_budgets"`
+	// FailOpen serves requests unmetered when Redis is down, logging each;
+	// off by default: Airlock fails closed.
+	FailOpen bool `yaml:"fail_open"`
+}
+
+// RedisConf connects to Redis: one address for a single node, several for
+// a cluster, or sentinels with master_name.
+type RedisConf struct {
+	Addrs      []string `yaml:"addrs"` // env AIRLOCK_REDIS_ADDRS, comma-separated
+	MasterName string   `yaml:"master_name"`
+	Username   string   `yaml:"username"`
+	Password   string   `yaml:"password"` // a reference: env:NAME or file:/path
+	DB         int      `yaml:"db"`
+	TLS        bool     `yaml:"tls"`
+	Prefix     string   `yaml:"prefix"`
+}
+
+// AdminConf enables the admin API under /admin/v1/.
+type AdminConf struct {
+	TokenSHA256 []string `yaml:"token_sha256"`
 }
 
 // TLSConfig enables HTTPS, and mTLS when ClientCAFile is set.
@@ -92,20 +178,23 @@ type ModelConf struct {
 
 // ServerConf declares an MCP server that may sample, and its policy.
 type ServerConf struct {
-	ID               string       `yaml:"id"`
-	TokenSHA256      []string     `yaml:"token_sha256"`
-	Models           []string     `yaml:"models"`
-	DefaultModel     string       `yaml:"default_model"`
-	RequireHintMatch bool         `yaml:"require_hint_match"`
-	MaxTokens        int64        `yaml:"max_tokens"`
-	IncludeContext   []string     `yaml:"include_context"`
-	AllowImages      bool         `yaml:"allow_images"`
-	AllowAudio       bool         `yaml:"allow_audio"`
-	AllowTools       bool         `yaml:"allow_tools"`
-	SystemPrompt     SystemPrompt `yaml:"system_prompt"`
-	MaxInFlight      int          `yaml:"max_in_flight"`
-	Key              string       `yaml:"key"`
-	Budget           BudgetConf   `yaml:"budget"`
+	ID               string          `yaml:"id"`
+	TokenSHA256      []string        `yaml:"token_sha256"`
+	Models           []string        `yaml:"models"`
+	DefaultModel     string          `yaml:"default_model"`
+	RequireHintMatch bool            `yaml:"require_hint_match"`
+	MaxTokens        int64           `yaml:"max_tokens"`
+	IncludeContext   []string        `yaml:"include_context"`
+	AllowImages      bool            `yaml:"allow_images"`
+	AllowAudio       bool            `yaml:"allow_audio"`
+	AllowTools       bool            `yaml:"allow_tools"`
+	SystemPrompt     SystemPrompt    `yaml:"system_prompt"`
+	MaxInFlight      int             `yaml:"max_in_flight"`
+	Key              string          `yaml:"key"`
+	Filters          *filters.Policy `yaml:"filters"` // default: filters.default_policy
+	Budgets          []BudgetConf    `yaml:"budgets"`
+	RequestsPerMin   int64           `yaml:"requests_per_minute"`
+	TokensPerMin     int64           `yaml:"tokens_per_minute"`
 }
 
 // SystemPrompt is the operator's system prompt policy.
@@ -114,10 +203,40 @@ type SystemPrompt struct {
 	Text string `yaml:"text"`
 }
 
-// BudgetConf is a server's budget; absent fields are unlimited.
+// BudgetConf is a budget for one period; absent amounts are unlimited.
 type BudgetConf struct {
+	Period string `yaml:"period"` // day, week, month, lifetime
 	USD    *Price `yaml:"usd"`
 	Tokens int64  `yaml:"tokens"`
+}
+
+func (b BudgetConf) budget() broker.Budget {
+	out := broker.Budget{Period: b.Period, Tokens: b.Tokens}
+	if b.USD != nil {
+		out.MicroUSD = int64(*b.USD)
+	}
+	return out
+}
+
+// limits returns the configured limits of every server.
+func (c *Config) limits() map[string]broker.ServerLimits {
+	out := make(map[string]broker.ServerLimits, len(c.Servers))
+	for _, s := range c.Servers {
+		l := broker.ServerLimits{RequestsPerMinute: s.RequestsPerMin, TokensPerMinute: s.TokensPerMin}
+		for _, b := range s.Budgets {
+			l.Budgets = append(l.Budgets, b.budget())
+		}
+		out[s.ID] = l
+	}
+	return out
+}
+
+func (c *Config) globalBudgets() []broker.Budget {
+	var out []broker.Budget
+	for _, b := range c.Quota.Global {
+		out = append(out, b.budget())
+	}
+	return out
 }
 
 // Duration is a time.Duration written as "30s" in YAML.
@@ -186,6 +305,15 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	if v := getenv("AIRLOCK_LISTEN"); v != "" {
 		c.Listen = v
 	}
+	if v := getenv("AIRLOCK_VAULT_ADDR"); v != "" && c.Vault != nil {
+		c.Vault.Address = v
+	}
+	if v := getenv("AIRLOCK_REDIS_ADDRS"); v != "" {
+		c.Quota.Redis.Addrs = strings.Split(v, ",")
+	}
+	if v := getenv("AIRLOCK_REDIS_PASSWORD"); v != "" {
+		c.Quota.Redis.Password = v
+	}
 	for i := range c.Providers {
 		p := &c.Providers[i]
 		prefix := "AIRLOCK_PROVIDER_" + envName(p.Name) + "_"
@@ -247,9 +375,9 @@ func (c *Config) validate() error {
 		case "echo":
 		case "openai", "azure":
 			if p.Key == "" {
-				errs = append(errs, fmt.Errorf("%s: key reference is required (env:NAME or file:/path)", at))
-			} else if !strings.HasPrefix(p.Key, "env:") && !strings.HasPrefix(p.Key, "file:") {
-				errs = append(errs, fmt.Errorf("%s: key must be a reference (env:NAME or file:/path), never the key itself", at))
+				errs = append(errs, fmt.Errorf("%s: key reference is required (vault:PATH#FIELD, env:NAME or file:/path)", at))
+			} else if err := c.checkRef(p.Key); err != nil {
+				errs = append(errs, fmt.Errorf("%s: key: %w", at, err))
 			}
 			if p.Kind == "azure" && (p.BaseURL == "" || p.APIVersion == "") {
 				errs = append(errs, fmt.Errorf("%s: azure needs base_url and api_version", at))
@@ -279,11 +407,56 @@ func (c *Config) validate() error {
 				errs = append(errs, fmt.Errorf("servers[%d] %s: token_sha256[%d] is not a hex SHA-256", i, s.ID, j))
 			}
 		}
-		if s.Budget.Tokens < 0 {
-			errs = append(errs, fmt.Errorf("servers[%d] %s: budget.tokens must not be negative", i, s.ID))
+		if s.Key != "" {
+			if err := c.checkRef(s.Key); err != nil {
+				errs = append(errs, fmt.Errorf("servers[%d] %s: key: %w", i, s.ID, err))
+			}
+		}
+		if err := broker.ValidateLimits(c.limits()[s.ID]); err != nil {
+			errs = append(errs, fmt.Errorf("servers[%d] %s: %w", i, s.ID, err))
+		}
+	}
+	if err := broker.ValidateLimits(broker.ServerLimits{Budgets: c.globalBudgets()}); err != nil {
+		errs = append(errs, fmt.Errorf("quota.global_budgets: %w", err))
+	}
+	fo := c.filterOptions()
+	if err := fo.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("filters: %w", err))
+	}
+	if k := c.Filters.FingerprintKey; k != "" {
+		if err := c.checkRef(k); err != nil {
+			errs = append(errs, fmt.Errorf("filters.fingerprint_key: %w", err))
+		}
+	}
+	if c.Quota.Zone != "" {
+		if _, err := time.LoadLocation(c.Quota.Zone); err != nil {
+			errs = append(errs, fmt.Errorf("quota.zone: unknown time zone %q", c.Quota.Zone))
+		}
+	}
+	if p := c.Quota.Redis.Password; p != "" && !strings.HasPrefix(p, "env:") && !strings.HasPrefix(p, "file:") {
+		errs = append(errs, errors.New("quota.redis.password must be a reference (env:NAME or file:/path), never the password itself"))
+	}
+	for j, h := range c.Admin.TokenSHA256 {
+		if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
+			errs = append(errs, fmt.Errorf("admin.token_sha256[%d] is not a hex SHA-256", j))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkRef reports whether ref is a key reference this config can resolve.
+// It never repeats ref: a pasted key must not reach an error message.
+func (c *Config) checkRef(ref string) error {
+	switch {
+	case strings.HasPrefix(ref, "env:"), strings.HasPrefix(ref, "file:"):
+		return nil
+	case strings.HasPrefix(ref, "vault:"):
+		if c.Vault == nil {
+			return errors.New("a vault: reference needs a vault section")
+		}
+		return nil
+	}
+	return errors.New("must be a reference (vault:PATH#FIELD, env:NAME or file:/path), never the key itself")
 }
 
 // models converts the model declarations.
@@ -323,14 +496,21 @@ func (c *Config) servers() []*broker.Server {
 			SystemPromptMode: s.SystemPrompt.Mode, SystemPrompt: s.SystemPrompt.Text,
 			MaxInFlight: s.MaxInFlight, KeyRef: s.Key,
 		}}
-		for _, h := range s.TokenSHA256 {
-			var sum [sha256.Size]byte
-			if b, err := hex.DecodeString(h); err == nil && len(b) == sha256.Size {
-				copy(sum[:], b)
-				bs.TokenHashes = append(bs.TokenHashes, sum)
-			}
-		}
+		bs.TokenHashes = hashes(s.TokenSHA256)
 		out = append(out, bs)
+	}
+	return out
+}
+
+// hashes decodes hex SHA-256 hashes; validate has reported bad ones.
+func hashes(hexes []string) [][sha256.Size]byte {
+	var out [][sha256.Size]byte
+	for _, h := range hexes {
+		var sum [sha256.Size]byte
+		if b, err := hex.DecodeString(h); err == nil && len(b) == sha256.Size {
+			copy(sum[:], b)
+			out = append(out, sum)
+		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@
 // Usage:
 //
 //	airlock serve [-config airlock.yaml]   run the broker (the default)
+//	airlock budget get|set|delete|usage    manage budgets of a running broker
 //	airlock hash-token                     print the SHA-256 of a token read on stdin
 //	airlock gen-token                      print a new random token and its SHA-256
 //	airlock version                        print the version
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch cmd {
 	case "serve":
 		return serve(ctx, args, stdout, stderr, getenv)
+	case "budget":
+		return budgetCmd(ctx, args, stdout, stderr, getenv)
 	case "hash-token":
 		return hashToken(stdin, stdout)
 	case "gen-token":
@@ -64,6 +67,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 const usage = `usage:
   airlock serve [-config airlock.yaml]   run the broker (the default command)
+  airlock budget get|set|delete|usage    manage budgets of a running broker (airlock budget for help)
   airlock hash-token < token.txt         print the SHA-256 of a token, for token_sha256
   airlock gen-token                      print a new random token and its SHA-256
   airlock version                        print the version

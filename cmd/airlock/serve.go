@@ -14,7 +14,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/airlock-broker/airlock/broker"
+	"github.com/airlock-broker/airlock/filters"
 	"github.com/airlock-broker/airlock/providers"
 	"github.com/airlock-broker/airlock/quota"
 )
@@ -50,10 +53,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	log := newLogger(stderr, cfg.Log)
 
-	b, err := build(cfg, getenv, log)
+	a, err := build(ctx, cfg, getenv, log)
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	defer a.Close()
 	tlsConf, err := serverTLS(cfg)
 	if err != nil {
 		return err
@@ -71,10 +75,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 
 	t := cfg.Timeouts
 	srv := &http.Server{
-		Handler: b.Handler(broker.HTTPOptions{
+		Handler: a.broker.Handler(broker.HTTPOptions{
 			MaxInFlight:  cfg.Limits.MaxInFlight,
 			AuthFailures: cfg.Limits.AuthFailuresPerMinute,
 			AuthWindow:   time.Minute,
+			Admin:        broker.AdminOptions{TokenHashes: hashes(cfg.Admin.TokenSHA256), Quota: a.quota},
 		}),
 		ReadHeaderTimeout: orDefault(t.ReadHeader, 5*time.Second),
 		ReadTimeout:       orDefault(t.Read, 30*time.Second),
@@ -110,11 +115,48 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 }
 
 // build wires the broker from cfg, reporting every configuration problem.
-func build(cfg *Config, getenv func(string) string, log *slog.Logger) (*broker.Broker, error) {
-	errs := []error{cfg.validate()}
+// app is the wired program: the broker and the stores it was built with.
+type app struct {
+	broker *broker.Broker
+	quota  *quota.Store
+	vault  *providers.Vault // nil without a vault section
+}
+
+// Close stops the background work of the stores.
+func (a *app) Close() {
+	if a.vault != nil {
+		a.vault.Close()
+	}
+}
+
+func build(ctx context.Context, cfg *Config, getenv func(string) string, log *slog.Logger) (*app, error) {
+	// Every problem is reported at once: the file's own, then those the
+	// providers and the broker find. Services are not dialled with a
+	// configuration known to be wrong.
+	invalid := cfg.validate()
+	errs := []error{invalid}
 	keys := providers.Keys{
 		"env":  &providers.Env{LookupEnv: func(k string) (string, bool) { v := getenv(k); return v, v != "" }},
 		"file": &providers.File{},
+	}
+	a := &app{}
+	if vc := cfg.Vault; vc != nil && invalid == nil {
+		v, err := providers.NewVault(ctx, providers.VaultConfig{
+			Address: vc.Address, Namespace: vc.Namespace, CACert: vc.CACert, TLSServerName: vc.TLSServerName,
+			UseEnvironment: vc.UseEnvironment, KVVersion: vc.KVVersion,
+			CacheTTL: time.Duration(vc.CacheTTL), MaxStale: time.Duration(vc.MaxStale), RequestTimeout: time.Duration(vc.RequestTimeout),
+			Auth: providers.VaultAuth{
+				Method: vc.Auth.Method, Mount: vc.Auth.Mount, Token: vc.Auth.Token,
+				RoleID: vc.Auth.RoleID, SecretIDFile: vc.Auth.SecretIDFile, SecretIDWrapped: vc.Auth.SecretIDWrapped,
+				Role: vc.Auth.Role, JWTFile: vc.Auth.JWTFile,
+			},
+			Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("vault: %w", err)
+		}
+		keys["vault"] = v
+		a.vault = v
 	}
 	provs := map[string]broker.Provider{}
 	for _, p := range cfg.Providers {
@@ -138,17 +180,33 @@ func build(cfg *Config, getenv func(string) string, log *slog.Logger) (*broker.B
 			provs[p.Name] = op
 		}
 	}
-	limits := map[string]quota.Limit{}
-	for _, s := range cfg.Servers {
-		var l quota.Limit
-		if s.Budget.USD != nil {
-			l.MicroUSD = int64(*s.Budget.USD)
+	store, checkers, err := buildQuota(cfg, keys, log)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if a.vault != nil {
+		checkers["vault"] = a.vault
+	}
+	fo := cfg.filterOptions()
+	fo.Logger = log
+	if ref := cfg.Filters.FingerprintKey; ref != "" && invalid == nil {
+		kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		key, err := keys.Key(kctx, ref)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("filters.fingerprint_key: %w", err))
 		}
-		l.Tokens = s.Budget.Tokens
-		limits[s.ID] = l
+		fo.FingerprintKey = []byte(key)
+	}
+	tok, err := providers.NewTokenizer(providers.TokenizerOptions{})
+	if err != nil {
+		errs = append(errs, err)
 	}
 	b, err := broker.New(cfg.servers(), cfg.models(), provs, broker.Options{
-		Quota: quota.NewMemory(limits, quota.MemoryOptions{}),
+		Quota:    store,
+		Counter:  tok,
+		Scanner:  filters.New(fo),
+		Checkers: checkers,
 		Limits: broker.Limits{
 			MaxBodyBytes: cfg.Limits.MaxBodyBytes,
 			MaxDepth:     cfg.Limits.MaxDepth,
@@ -160,9 +218,53 @@ func build(cfg *Config, getenv func(string) string, log *slog.Logger) (*broker.B
 	})
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
+		a.Close()
 		return nil, err
 	}
-	return b, nil
+	a.broker, a.quota = b, store
+	return a, nil
+}
+
+// buildQuota returns the budget store: Redis when addresses are configured,
+// else process memory.
+func buildQuota(cfg *Config, keys broker.KeySource, log *slog.Logger) (*quota.Store, map[string]broker.Checker, error) {
+	q := cfg.Quota
+	opts := quota.Options{
+		Global:   cfg.globalBudgets(),
+		HoldTTL:  time.Duration(q.HoldTTL),
+		Logger:   log,
+		FailOpen: q.FailOpen,
+	}
+	if q.Zone != "" {
+		loc, err := time.LoadLocation(q.Zone)
+		if err != nil {
+			return nil, nil, fmt.Errorf("quota.zone: %w", err)
+		}
+		opts.Location = loc
+	}
+	if len(q.Redis.Addrs) == 0 {
+		return quota.NewMemory(cfg.limits(), opts), map[string]broker.Checker{}, nil
+	}
+	ro := &redis.UniversalOptions{
+		Addrs:      q.Redis.Addrs,
+		MasterName: q.Redis.MasterName,
+		Username:   q.Redis.Username,
+		DB:         q.Redis.DB,
+	}
+	if q.Redis.Password != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		pw, err := keys.Key(ctx, q.Redis.Password)
+		cancel()
+		if err != nil {
+			return nil, nil, fmt.Errorf("quota.redis.password: %w", err)
+		}
+		ro.Password = pw
+	}
+	if q.Redis.TLS {
+		ro.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	store := quota.NewRedis(redis.NewUniversalClient(ro), cfg.limits(), quota.RedisOptions{Options: opts, Prefix: q.Redis.Prefix})
+	return store, map[string]broker.Checker{"redis": store}, nil
 }
 
 func serverTLS(cfg *Config) (*tls.Config, error) {

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisAddr returns the test Redis, or skips: scripts/test.sh starts one.
+func redisAddr(t testing.TB) string {
+	addr := os.Getenv("AIRLOCK_TEST_REDIS")
+	if addr == "" {
+		addr = "127.0.0.1:6379"
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Skipf("redis not reachable at %s (%v): run scripts/test.sh, which starts it", addr, err)
+	}
+	c.Close()
+	return addr
+}
+
+// uniquePrefix isolates a test's keys and deletes them afterwards.
+func uniquePrefix(t testing.TB, addr string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	prefix := "airlock-test-" + hex.EncodeToString(b[:]) + ":"
+	t.Cleanup(func() {
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		defer c.Close()
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+	})
+	return prefix
+}
+
+// budgetConfig: output tokens only are priced, and the upstream always
+// reports maxTokens completion tokens, so every request really costs its
+// worst case (100 tokens at $1/M = 100 µUSD) and a budget of K×100 µUSD
+// fits exactly K requests.
+func budgetConfig(upstreamURL, redisAddrs, prefix string, k int) string {
+	return fmt.Sprintf(`
+listen: 127.0.0.1:0
+log: {level: error}
+admin: {token_sha256: [%s]}
+quota:
+  redis: {addrs: [%s], prefix: "%s"}
+providers:
+  - {name: up, kind: openai, base_url: "%s/v1", key: env:UPSTREAM_KEY, max_retries: 0}
+models:
+  - {name: m, provider: up, input_price: "0", output_price: "1.00"}
+servers:
+  - id: payer
+    token_sha256: [%s]
+    models: [m]
+    budgets: [{period: lifetime, usd: "%s"}]
+`, hashHex("admin-token"), redisAddrs, prefix, upstreamURL, hashHex(e2eToken), microToUSD(int64(k)*100))
+}
+
+func microToUSD(micro int64) string { return fmt.Sprintf("%d.%06d", micro/1e6, micro%1e6) }
+
+func fullCostUpstream(t testing.TB) *upstream {
+	up := newUpstream(t)
+	up.reply = func(w http.ResponseWriter, body map[string]any) {
+		max := body["max_tokens"]
+		fmt.Fprintf(w, `{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"length"}],"usage":{"prompt_tokens":7,"completion_tokens":%v,"total_tokens":107}}`, max)
+	}
+	return up
+}
+
+const budgetBody = `{"jsonrpc":"2.0","id":1,"method":"sampling/createMessage","params":{"messages":[{"role":"user","content":{"type":"text","text":"spend"}}],"maxTokens":100}}`
+
+// fire sends n concurrent requests spread over bases and counts outcomes.
+func fire(t *testing.T, bases []string, n int) map[string]int {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 0}}
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, _ := http.NewRequest("POST", bases[i%len(bases)]+"/v1/sampling", strings.NewReader(budgetBody))
+			r.Header.Set("Authorization", "Bearer "+e2eToken)
+			resp, err := client.Do(r)
+			outcome := "transport error"
+			if err == nil {
+				var out struct {
+					Error *struct {
+						Data struct{ Reason string } `json:"data"`
+					} `json:"error"`
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				json.Unmarshal(raw, &out)
+				outcome = fmt.Sprint(resp.StatusCode)
+				if out.Error != nil {
+					outcome += " " + out.Error.Data.Reason
+				}
+			}
+			mu.Lock()
+			counts[outcome]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return counts
+}
+
+func spent(t *testing.T, base string) float64 {
+	r, _ := http.NewRequest("GET", base+"/admin/v1/servers/payer/usage", nil)
+	r.Header.Set("Authorization", "Bearer admin-token")
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var u struct {
+		Periods []struct {
+			Spent    struct{ MicroUSD float64 }
+			Reserved struct{ MicroUSD float64 }
+		}
+	}
+	json.NewDecoder(resp.Body).Decode(&u)
+	if len(u.Periods) == 0 {
+		t.Fatalf("usage has no periods (status %d)", resp.StatusCode)
+	}
+	if u.Periods[0].Reserved.MicroUSD != 0 {
+		t.Errorf("reserved %v after all requests ended", u.Periods[0].Reserved.MicroUSD)
+	}
+	return u.Periods[0].Spent.MicroUSD
+}
+
+func TestBudgetExactUnderConcurrency(t *testing.T) {
+	const n, k = 1000, 37
+	addr := redisAddr(t)
+	for _, replicas := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d replicas", replicas), func(t *testing.T) {
+			up := fullCostUpstream(t)
+			cfg := writeConfig(t, budgetConfig(up.URL, addr, uniquePrefix(t, addr), k))
+			var bases []string
+			for range replicas {
+				base, _, _ := startAirlock(t, []string{"serve", "-config", cfg}, map[string]string{"UPSTREAM_KEY": "k"})
+				bases = append(bases, base)
+			}
+			counts := fire(t, bases, n)
+			want := map[string]int{"200": k, "429 budget_exceeded": n - k}
+			if fmt.Sprint(counts) != fmt.Sprint(want) {
+				t.Errorf("outcomes %v, want %v", counts, want)
+			}
+			if got, _ := up.requests(); len(got) != k {
+				t.Errorf("upstream called %d times, want %d", len(got), k)
+			}
+			if s := spent(t, bases[0]); s != k*100 {
+				t.Errorf("spent %v µUSD, want exactly %d", s, k*100)
+			}
+		})
+	}
+}
+
+func TestRedisDownFailsClosed(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := ln.Addr().String()
+	ln.Close()
+	up := fullCostUpstream(t)
+	cfg := writeConfig(t, budgetConfig(up.URL, closed, "x:", 10))
+	base, _, _ := startAirlock(t, []string{"serve", "-config", cfg}, map[string]string{"UPSTREAM_KEY": "k"})
+	counts := fire(t, []string{base}, 5)
+	if want := map[string]int{"503 unavailable": 5}; fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Errorf("with Redis down: %v, want %v", counts, want)
+	}
+	if got, _ := up.requests(); len(got) != 0 {
+		t.Errorf("upstream called %d times with Redis down", len(got))
+	}
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Errorf("readyz with Redis down: %d", resp.StatusCode)
+	}
+}
