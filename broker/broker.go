@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -171,6 +172,9 @@ func (b *Broker) Sample(ctx context.Context, srv *Server, req *Request, ev *Even
 		}
 	}
 	p.SystemPrompt = pol.systemPrompt(p.SystemPrompt)
+	if pol.AuditText {
+		ev.SanitizedPrompt, _ = json.Marshal(p)
+	}
 	st.done(StageInput)
 
 	// Reserve the worst case.
@@ -216,6 +220,9 @@ func (b *Broker) Sample(ctx context.Context, srv *Server, req *Request, ev *Even
 	if req.Version < Version20251125 {
 		res.Content = mergeText(res.Content)
 	}
+	if pol.AuditText {
+		ev.SanitizedResponse, _ = json.Marshal(res.Content)
+	}
 	var outErr error
 	if sess != nil && !comp.Sanitized {
 		outErr = sess.Output(ctx, res)
@@ -255,6 +262,7 @@ func (b *Broker) finish(ctx context.Context, ev *Event, err error) error {
 		ev.Decision = DecisionFailed
 	}
 	t := b.now()
+	ev.TotalMicros = t.Sub(ev.Time).Microseconds()
 	if b.opts.Audit != nil {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		aerr := b.opts.Audit.Record(actx, ev)
@@ -267,7 +275,6 @@ func (b *Broker) finish(ctx context.Context, ev *Event, err error) error {
 			}
 		}
 	}
-	ev.Total = b.now().Sub(ev.Time)
 	return err
 }
 

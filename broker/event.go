@@ -1,6 +1,10 @@
 package broker
 
-import "time"
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
 
 // Decisions an Event may record.
 const (
@@ -55,6 +59,48 @@ type Event struct {
 	UpstreamAttempts int `json:"upstreamAttempts,omitempty"`
 
 	// Stages holds the time spent in each stage, indexed by Stage*.
-	Stages [numStages]time.Duration `json:"-"`
-	Total  time.Duration            `json:"-"`
+	Stages StageTimes `json:"stagesMicros"`
+	// TotalMicros is the time from arrival to the audit write.
+	TotalMicros int64 `json:"totalMicros"`
+
+	// SanitizedPrompt and SanitizedResponse are recorded only for servers
+	// whose policy sets AuditText: the params as sent to the provider and
+	// the model's content before placeholders were restored. Never raw text.
+	SanitizedPrompt   json.RawMessage `json:"sanitizedPrompt,omitempty"`
+	SanitizedResponse json.RawMessage `json:"sanitizedResponse,omitempty"`
+}
+
+// StageTimes are per-stage durations; they marshal as microseconds by
+// stage name, leaving out stages that did not run.
+type StageTimes [numStages]time.Duration
+
+// MarshalJSON writes {"validate":12,"policy":3,...} in microseconds.
+func (s StageTimes) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, d := range s {
+		if d == 0 {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, StageNames[i]...)
+		b = append(b, '"', ':')
+		b = strconv.AppendInt(b, d.Microseconds(), 10)
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *StageTimes) UnmarshalJSON(b []byte) error {
+	var m map[string]int64
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*s = StageTimes{}
+	for i, name := range StageNames {
+		s[i] = time.Duration(m[name]) * time.Microsecond
+	}
+	return nil
 }

@@ -42,6 +42,9 @@ type Policy struct {
 	MaxInFlight int
 	// KeyRef, when set, pins the server to its own provider key.
 	KeyRef string
+	// AuditText records the sanitized prompt and response in the audit
+	// event. Off by default; raw text is never recorded.
+	AuditText bool
 }
 
 // Server is an MCP server allowed to sample through the broker.
