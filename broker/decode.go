@@ -66,18 +66,8 @@ type rpcEnvelope struct {
 // error response can still carry it.
 func DecodeRequest(body []byte, version string, lim Limits) (*Request, json.RawMessage, error) {
 	lim = lim.WithDefaults()
-	if int64(len(body)) > lim.MaxBodyBytes {
-		return nil, nil, Errorf(ReasonTooLarge, "request body is larger than %d bytes", lim.MaxBodyBytes)
-	}
-	if !utf8.Valid(body) {
-		// encoding/json would silently replace invalid bytes with U+FFFD,
-		// so that what we scan differs from what the sender meant.
-		return nil, nil, &Error{Reason: ReasonParseError, Msg: "request body is not valid UTF-8"}
-	}
-	if d, ok := jsonDepth(body, lim.MaxDepth); !ok {
-		return nil, nil, &Error{Reason: ReasonParseError, Msg: "request body is not valid JSON"}
-	} else if d > lim.MaxDepth {
-		return nil, nil, Errorf(ReasonTooLarge, "JSON nesting deeper than %d", lim.MaxDepth)
+	if err := checkJSON(body, lim); err != nil {
+		return nil, nil, err
 	}
 	var env rpcEnvelope
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -113,6 +103,26 @@ func DecodeRequest(body []byte, version string, lim Limits) (*Request, json.RawM
 		return nil, id, &Error{Reason: ReasonInvalidRequest, Msg: describeDecodeError(err), Err: err}
 	}
 	return req, id, nil
+}
+
+// checkJSON refuses, cheaply and before any decoding, bodies that are
+// larger than the cap, not UTF-8, or nested deeper than allowed.
+func checkJSON(body []byte, lim Limits) error {
+	lim = lim.WithDefaults()
+	if int64(len(body)) > lim.MaxBodyBytes {
+		return Errorf(ReasonTooLarge, "request body is larger than %d bytes", lim.MaxBodyBytes)
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would silently replace invalid bytes with U+FFFD,
+		// so that what we scan differs from what the sender meant.
+		return &Error{Reason: ReasonParseError, Msg: "request body is not valid UTF-8"}
+	}
+	if d, ok := jsonDepth(body, lim.MaxDepth); !ok {
+		return &Error{Reason: ReasonParseError, Msg: "request body is not valid JSON"}
+	} else if d > lim.MaxDepth {
+		return Errorf(ReasonTooLarge, "JSON nesting deeper than %d", lim.MaxDepth)
+	}
+	return nil
 }
 
 // validID returns raw if it is a JSON string or number, else nil. MCP

@@ -50,6 +50,7 @@ func (b *Broker) Handler(opts HTTPOptions) http.Handler {
 	r := chi.NewRouter()
 	r.Use(h.recoverer)
 	r.Post("/v1/sampling", h.sampling)
+	r.Post("/v1/chat/completions", h.chatCompletions)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")
@@ -95,30 +96,20 @@ func (h *httpAPI) sampling(w http.ResponseWriter, r *http.Request) {
 	}
 	ev.Server = srv.ID
 	ev.Caller = tokenFingerprint(r) + "@" + addr.String()
-	if max := int64(srv.Policy.MaxInFlight); max > 0 {
-		if srv.inFlight.Add(1) > max {
-			srv.inFlight.Add(-1)
-			e := Errorf(ReasonConcurrencyLimited, "too many requests in flight for this server")
-			e.RetryAfter = 1
-			h.reply(w, r, ev, nil, nil, b.Audit(r.Context(), ev, e))
-			return
-		}
-		defer srv.inFlight.Add(-1)
+	release, err := h.admitServer(srv)
+	if err != nil {
+		h.reply(w, r, ev, nil, nil, b.Audit(r.Context(), ev, err))
+		return
 	}
+	defer release()
 
 	version := r.Header.Get("MCP-Protocol-Version")
 	if version == "" {
 		version = LatestVersion
 	}
 	ev.Version = version
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, b.opts.Limits.MaxBodyBytes))
+	body, err := h.readBody(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			err = Errorf(ReasonTooLarge, "request body is larger than %d bytes", b.opts.Limits.MaxBodyBytes)
-		} else {
-			err = Wrap(ReasonInvalidRequest, err, "could not read request body")
-		}
 		h.reply(w, r, ev, nil, nil, b.Audit(r.Context(), ev, err))
 		return
 	}
@@ -129,6 +120,34 @@ func (h *httpAPI) sampling(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := b.Sample(r.Context(), srv, req, ev)
 	h.reply(w, r, ev, req.ID, res, err)
+}
+
+// admitServer counts a request against srv's in-flight cap. The returned
+// function ends it.
+func (h *httpAPI) admitServer(srv *Server) (func(), error) {
+	max := int64(srv.Policy.MaxInFlight)
+	if max <= 0 {
+		return func() {}, nil
+	}
+	if srv.inFlight.Add(1) > max {
+		srv.inFlight.Add(-1)
+		return nil, &Error{Reason: ReasonConcurrencyLimited, Msg: "too many requests in flight for this server", RetryAfter: 1}
+	}
+	return func() { srv.inFlight.Add(-1) }, nil
+}
+
+// readBody reads the request body up to the configured cap.
+func (h *httpAPI) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := h.b.opts.Limits.MaxBodyBytes
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, Errorf(ReasonTooLarge, "request body is larger than %d bytes", limit)
+		}
+		return nil, Wrap(ReasonInvalidRequest, err, "could not read request body")
+	}
+	return body, nil
 }
 
 // authenticate maps the bearer token to a server. Addresses with too many
