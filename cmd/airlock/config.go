@@ -514,3 +514,13 @@ func hashes(hexes []string) [][sha256.Size]byte {
 	}
 	return out
 }
+
+// server returns the declaration of server id, or nil.
+func (c *Config) server(id string) *ServerConf {
+	for i := range c.Servers {
+		if c.Servers[i].ID == id {
+			return &c.Servers[i]
+		}
+	}
+	return nil
+}

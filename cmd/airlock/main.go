@@ -3,6 +3,7 @@
 // Usage:
 //
 //	airlock serve [-config airlock.yaml]   run the broker (the default)
+//	airlock scan [-server ID]              findings and sanitized text of a prompt on stdin
 //	airlock budget get|set|delete|usage    manage budgets of a running broker
 //	airlock hash-token                     print the SHA-256 of a token read on stdin
 //	airlock gen-token                      print a new random token and its SHA-256
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch cmd {
 	case "serve":
 		return serve(ctx, args, stdout, stderr, getenv)
+	case "scan":
+		return scanCmd(ctx, args, stdin, stdout, stderr, getenv)
 	case "budget":
 		return budgetCmd(ctx, args, stdout, stderr, getenv)
 	case "hash-token":
@@ -67,6 +70,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 const usage = `usage:
   airlock serve [-config airlock.yaml]   run the broker (the default command)
+  airlock scan [-config F] [-server ID]  show findings and sanitized text of a prompt on stdin
   airlock budget get|set|delete|usage    manage budgets of a running broker (airlock budget for help)
   airlock hash-token < token.txt         print the SHA-256 of a token, for token_sha256
   airlock gen-token                      print a new random token and its SHA-256
