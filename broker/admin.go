@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -94,6 +96,7 @@ func (a *adminAPI) listServers(w http.ResponseWriter, r *http.Request) {
 	for _, s := range a.b.servers {
 		out = append(out, server{ID: s.ID, Models: s.Policy.Models})
 	}
+	slices.SortFunc(out, func(x, y server) int { return strings.Compare(x.ID, y.ID) })
 	writeJSON(w, http.StatusOK, map[string]any{"servers": out})
 }
 
