@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -193,5 +195,93 @@ func TestRedisDownFailsClosed(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 503 {
 		t.Errorf("readyz with Redis down: %d", resp.StatusCode)
+	}
+}
+
+// privateRedis starts a redis-server of the test's own on a free loopback
+// port, so that the test can stop it; it skips when redis-server is absent.
+func privateRedis(t *testing.T) (addr string, stop func()) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not installed: run scripts/test.sh, which installs it")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = ln.Addr().String()
+	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop = func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	t.Cleanup(stop)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr, stop
+		}
+	}
+	t.Fatal("private redis did not start")
+	return "", nil
+}
+
+func TestRedisStoppedMidRun(t *testing.T) {
+	addr, stop := privateRedis(t)
+	up := fullCostUpstream(t)
+	base, _, _ := startAirlock(t, []string{"serve", "-config", writeConfig(t, budgetConfig(up.URL, addr, "mid:", 100))}, map[string]string{"UPSTREAM_KEY": "k"})
+	if counts := fire(t, []string{base}, 3); counts["200"] != 3 {
+		t.Fatalf("with Redis up: %v", counts)
+	}
+	stop()
+	if counts := fire(t, []string{base}, 5); fmt.Sprint(counts) != fmt.Sprint(map[string]int{"503 unavailable": 5}) {
+		t.Errorf("after Redis stopped: %v, want 5 × 503 unavailable", counts)
+	}
+	if got, _ := up.requests(); len(got) != 3 {
+		t.Errorf("upstream called %d times, want only the 3 made while Redis was up", len(got))
+	}
+}
+
+func TestBudgetCLI(t *testing.T) {
+	up := fullCostUpstream(t)
+	base, _, _ := startAirlock(t, []string{"serve", "-config", writeConfig(t, strings.Replace(budgetConfig(up.URL, "x", "x", 5), "  redis: {addrs: [x], prefix: \"x\"}\n", "", 1))}, map[string]string{"UPSTREAM_KEY": "k"})
+	env := map[string]string{"AIRLOCK_URL": base, "AIRLOCK_ADMIN_TOKEN": "admin-token"}
+	cli := func(args ...string) (string, error) {
+		var out strings.Builder
+		err := run(context.Background(), append([]string{"budget"}, args...), nil, &out, io.Discard, func(k string) string { return env[k] })
+		return out.String(), err
+	}
+	if out, err := cli("get", "-server", "payer"); err != nil || !strings.Contains(out, `"source": "config"`) {
+		t.Fatalf("get: %v %s", err, out)
+	}
+	if _, err := cli("set", "-server", "payer", "-budget", "lifetime:0.000150", "-rpm", "100"); err != nil {
+		t.Fatal("set:", err)
+	}
+	// 150 µUSD fits one 100 µUSD request, not two.
+	if counts := fire(t, []string{base}, 1); counts["200"] != 1 {
+		t.Fatalf("first request under the override: %v", counts)
+	}
+	if counts := fire(t, []string{base}, 1); counts["429 budget_exceeded"] != 1 {
+		t.Errorf("second request under the override: %v", counts)
+	}
+	out, err := cli("usage", "-server", "payer")
+	if err != nil || !strings.Contains(out, `"microUSD": 100`) {
+		t.Errorf("usage: %v %s", err, out)
+	}
+	if out, err := cli("delete", "-server", "payer"); err != nil || !strings.Contains(out, `"source": "config"`) {
+		t.Errorf("delete: %v %s", err, out)
+	}
+	if _, err := cli("set", "-server", "payer", "-budget", "fortnight:1"); err == nil {
+		t.Error("an unknown period was accepted")
+	}
+	env["AIRLOCK_ADMIN_TOKEN"] = "wrong"
+	if _, err := cli("get", "-server", "payer"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("wrong admin token: %v", err)
 	}
 }
