@@ -23,6 +23,9 @@ type AdminOptions struct {
 	TokenHashes [][sha256.Size]byte
 	// Quota manages budgets; nil answers 503 on the budget endpoints.
 	Quota QuotaAdmin
+	// Audit serves the audit trail under /admin/v1/audit, with paths
+	// relative to it (audit.Handler); nil serves nothing there.
+	Audit http.Handler
 }
 
 // adminAPI serves:
@@ -32,6 +35,8 @@ type AdminOptions struct {
 //	PUT    /admin/v1/servers/{id}/limits         override them (JSON ServerLimits)
 //	DELETE /admin/v1/servers/{id}/limits         drop the override
 //	GET    /admin/v1/servers/{id}/usage?history=N  usage of current and past periods
+//	GET    /admin/v1/audit?server=&decision=&reason=&since=&until=&after=&limit=  audit records
+//	GET    /admin/v1/audit/checkpoint            the head of this replica's audit chain
 type adminAPI struct {
 	b     *Broker
 	opts  AdminOptions
@@ -48,6 +53,9 @@ func (a *adminAPI) routes(r chi.Router) {
 		r.Delete("/limits", a.deleteLimits)
 		r.Get("/usage", a.usage)
 	})
+	if a.opts.Audit != nil {
+		r.Mount("/audit", http.StripPrefix("/admin/v1/audit", a.opts.Audit))
+	}
 }
 
 func (a *adminAPI) authenticate(next http.Handler) http.Handler {

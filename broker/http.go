@@ -31,6 +31,9 @@ type HTTPOptions struct {
 	AuthWindow   time.Duration
 	// Admin configures the operators' API under /admin/v1/.
 	Admin AdminOptions
+	// Metrics, when set, serves GET /metrics (Prometheus), without
+	// authentication, like /healthz.
+	Metrics http.Handler
 }
 
 // Handler returns the broker's HTTP API:
@@ -56,6 +59,9 @@ func (b *Broker) Handler(opts HTTPOptions) http.Handler {
 		io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	r.Get("/readyz", h.ready)
+	if opts.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", opts.Metrics)
+	}
 	if len(opts.Admin.TokenHashes) > 0 {
 		a := &adminAPI{b: b, opts: opts.Admin, fails: h.fails}
 		r.Route("/admin/v1", a.routes)

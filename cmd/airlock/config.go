@@ -33,6 +33,8 @@ type Config struct {
 	Admin               AdminConf      `yaml:"admin"`
 	Vault               *VaultConf     `yaml:"vault"`
 	Filters             FiltersConf    `yaml:"filters"`
+	Audit               AuditConf      `yaml:"audit"`
+	Metrics             MetricsConf    `yaml:"metrics"`
 }
 
 // FiltersConf configures the scanners: the policy of servers that have
@@ -195,6 +197,9 @@ type ServerConf struct {
 	Budgets          []BudgetConf    `yaml:"budgets"`
 	RequestsPerMin   int64           `yaml:"requests_per_minute"`
 	TokensPerMin     int64           `yaml:"tokens_per_minute"`
+	// AuditText records the sanitized prompt and response in the audit
+	// trail; off by default.
+	AuditText bool `yaml:"audit_text"`
 }
 
 // SystemPrompt is the operator's system prompt policy.
@@ -436,6 +441,14 @@ func (c *Config) validate() error {
 	if p := c.Quota.Redis.Password; p != "" && !strings.HasPrefix(p, "env:") && !strings.HasPrefix(p, "file:") {
 		errs = append(errs, errors.New("quota.redis.password must be a reference (env:NAME or file:/path), never the password itself"))
 	}
+	if err := c.Audit.validate(c.checkRef); err != nil {
+		errs = append(errs, err)
+	}
+	if l := c.Metrics.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			errs = append(errs, fmt.Errorf("metrics.listen: %q is not host:port", l))
+		}
+	}
 	for j, h := range c.Admin.TokenSHA256 {
 		if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
 			errs = append(errs, fmt.Errorf("admin.token_sha256[%d] is not a hex SHA-256", j))
@@ -494,7 +507,7 @@ func (c *Config) servers() []*broker.Server {
 			MaxTokens: s.MaxTokens, IncludeContext: s.IncludeContext,
 			AllowImages: s.AllowImages, AllowAudio: s.AllowAudio, AllowTools: s.AllowTools,
 			SystemPromptMode: s.SystemPrompt.Mode, SystemPrompt: s.SystemPrompt.Text,
-			MaxInFlight: s.MaxInFlight, KeyRef: s.Key,
+			MaxInFlight: s.MaxInFlight, KeyRef: s.Key, AuditText: s.AuditText,
 		}}
 		bs.TokenHashes = hashes(s.TokenSHA256)
 		out = append(out, bs)

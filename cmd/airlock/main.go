@@ -53,6 +53,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return scanCmd(ctx, args, stdin, stdout, stderr, getenv)
 	case "budget":
 		return budgetCmd(ctx, args, stdout, stderr, getenv)
+	case "audit":
+		return auditCmd(ctx, args, stdout, stderr, getenv)
 	case "hash-token":
 		return hashToken(stdin, stdout)
 	case "gen-token":
@@ -72,6 +74,7 @@ const usage = `usage:
   airlock serve [-config airlock.yaml]   run the broker (the default command)
   airlock scan [-config F] [-server ID]  show findings and sanitized text of a prompt on stdin
   airlock budget get|set|delete|usage    manage budgets of a running broker (airlock budget for help)
+  airlock audit verify|checkpoint|tail|query|export   read and verify the audit trail (airlock audit for help)
   airlock hash-token < token.txt         print the SHA-256 of a token, for token_sha256
   airlock gen-token                      print a new random token and its SHA-256
   airlock version                        print the version

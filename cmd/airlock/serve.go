@@ -79,7 +79,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			MaxInFlight:  cfg.Limits.MaxInFlight,
 			AuthFailures: cfg.Limits.AuthFailuresPerMinute,
 			AuthWindow:   time.Minute,
-			Admin:        broker.AdminOptions{TokenHashes: hashes(cfg.Admin.TokenSHA256), Quota: a.quota},
+			Admin:        broker.AdminOptions{TokenHashes: hashes(cfg.Admin.TokenSHA256), Quota: a.quota, Audit: a.audit.Handler},
+			Metrics:      inlineMetrics(cfg, a.audit),
 		}),
 		ReadHeaderTimeout: orDefault(t.ReadHeader, 5*time.Second),
 		ReadTimeout:       orDefault(t.Read, 30*time.Second),
@@ -97,6 +98,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	log.Info("airlock listening", "addr", addr, "tls", tlsConf != nil, "mtls", cfg.TLS.ClientCAFile != "", "version", version)
 	banner(stdout, scheme, addr, devToken, cfg)
 
+	if !cfg.Metrics.Disabled && cfg.Metrics.Listen != "" {
+		_, stopMetrics, err := serveMetrics(cfg.Metrics.Listen, a.audit.Metrics.Handler(), log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics(context.Background())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -120,13 +128,27 @@ type app struct {
 	broker *broker.Broker
 	quota  *quota.Store
 	vault  *providers.Vault // nil without a vault section
+	audit  *auditApp
 }
 
-// Close stops the background work of the stores.
+// Close writes the audit records still queued and stops the background
+// work of the stores.
 func (a *app) Close() {
+	if a.audit != nil {
+		a.audit.Close() // the chain logs what it could not write
+	}
 	if a.vault != nil {
 		a.vault.Close()
 	}
+}
+
+// inlineMetrics is the /metrics handler of the main listener, unless
+// metrics are off or have a listener of their own.
+func inlineMetrics(cfg *Config, a *auditApp) http.Handler {
+	if cfg.Metrics.Disabled || cfg.Metrics.Listen != "" {
+		return nil
+	}
+	return a.Metrics.Handler()
 }
 
 func build(ctx context.Context, cfg *Config, getenv func(string) string, log *slog.Logger) (*app, error) {
@@ -198,15 +220,38 @@ func build(ctx context.Context, cfg *Config, getenv func(string) string, log *sl
 		}
 		fo.FingerprintKey = []byte(key)
 	}
+	aud := &auditApp{}
+	if invalid == nil {
+		var qa broker.QuotaAdmin
+		if store != nil {
+			qa = store
+		}
+		ids := make([]string, 0, len(cfg.Servers))
+		for _, s := range cfg.Servers {
+			ids = append(ids, s.ID)
+		}
+		built, err := buildAudit(ctx, cfg.Audit, cfg.Quota.Redis, keys, qa, ids, os.Stdout, log)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			aud = built
+			a.audit = built
+			if built.Chain != nil && checkers != nil {
+				checkers["audit"] = built.Chain
+			}
+		}
+	}
 	tok, err := providers.NewTokenizer(providers.TokenizerOptions{})
 	if err != nil {
 		errs = append(errs, err)
 	}
 	b, err := broker.New(cfg.servers(), cfg.models(), provs, broker.Options{
-		Quota:    store,
-		Counter:  tok,
-		Scanner:  filters.New(fo),
-		Checkers: checkers,
+		Quota:         store,
+		Counter:       tok,
+		Scanner:       filters.New(fo),
+		Checkers:      checkers,
+		Audit:         aud.Sink,
+		AuditFailOpen: aud.FailOpen,
 		Limits: broker.Limits{
 			MaxBodyBytes: cfg.Limits.MaxBodyBytes,
 			MaxDepth:     cfg.Limits.MaxDepth,

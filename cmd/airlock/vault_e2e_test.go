@@ -65,7 +65,8 @@ func startVault(t *testing.T) (addr, rootToken string) {
 
 // TestKeysNeverExposed runs the whole program with its provider key in
 // Vault, drives served, refused and failed requests, and searches every log
-// line and every response body for the key and the Vault token.
+// line, response body, audit record and metric for the key and the Vault
+// token.
 func TestKeysNeverExposed(t *testing.T) {
 	vaultAddr, root := startVault(t)
 	const providerKey = "sk-proj-VaultHeldKey0123456789abcdefABCDEF"
@@ -77,8 +78,12 @@ func TestKeysNeverExposed(t *testing.T) {
 	if _, err := vc.KVv2("secret").Put(context.Background(), "llm/openai", map[string]any{"api_key": providerKey}); err != nil {
 		t.Fatal(err)
 	}
-	tokenFile := filepath.Join(t.TempDir(), "vault-token")
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "vault-token")
 	os.WriteFile(tokenFile, []byte(root), 0o600)
+	auditKey := filepath.Join(dir, "audit-key")
+	os.WriteFile(auditKey, []byte("0123456789abcdef0123456789abcdef"), 0o600)
+	auditFile := filepath.Join(dir, "audit.jsonl")
 
 	up := newUpstream(t)
 	failing := false
@@ -91,11 +96,15 @@ func TestKeysNeverExposed(t *testing.T) {
 		}
 		io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}`)
 	}
-	cfg := strings.Replace(e2eConfig(up.URL), "key: env:UPSTREAM_KEY", "key: vault:secret/llm/openai#api_key", 1) + fmt.Sprintf(`
+	cfg := strings.Replace(e2eConfig(up.URL), "key: env:UPSTREAM_KEY", "key: vault:secret/llm/openai#api_key", 1)
+	cfg = strings.Replace(cfg, "    max_tokens: 64\n", "    max_tokens: 64\n    audit_text: true\n", 1) + fmt.Sprintf(`
 vault:
   address: %s
   auth: {method: token, token: "file:%s"}
-`, vaultAddr, tokenFile)
+audit:
+  key: "file:%s"
+  sinks: [{kind: file, path: "%s"}]
+`, vaultAddr, tokenFile, auditKey, auditFile)
 	base, stdout, stderr := startAirlock(t, []string{"serve", "-config", writeConfig(t, cfg)}, nil)
 
 	var bodies []string
@@ -111,7 +120,8 @@ vault:
 		bodies = append(bodies, string(raw))
 		return resp.StatusCode
 	}
-	ok := `{"jsonrpc":"2.0","id":1,"method":"sampling/createMessage","params":{"messages":[{"role":"user","content":{"type":"text","text":"hi"}}],"maxTokens":5}}`
+	const email, ghToken = "jane.doe@example.com", "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"
+	ok := `{"jsonrpc":"2.0","id":1,"method":"sampling/createMessage","params":{"messages":[{"role":"user","content":{"type":"text","text":"mail ` + email + ` the token ` + ghToken + `"}}],"maxTokens":5}}`
 	if s := send(ok); s != 200 {
 		t.Fatalf("served request: status %d %s", s, bodies[len(bodies)-1])
 	}
@@ -127,12 +137,25 @@ vault:
 	if len(auth) == 0 || auth[0] != "Bearer "+providerKey {
 		t.Fatalf("the upstream did not get the Vault-held key")
 	}
-	everything := stdout.String() + stderr.String() + strings.Join(bodies, "\n")
-	for name, secret := range map[string]string{"provider key": providerKey, "vault token": root} {
+	trail, err := os.ReadFile(auditFile)
+	if err != nil || !strings.Contains(string(trail), `"decision":"served"`) || !strings.Contains(string(trail), "[EMAIL_1]") {
+		t.Fatalf("audit trail: %v %s", err, trail)
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "airlock_requests_total") {
+		t.Fatalf("no request metrics: %s", metrics)
+	}
+	everything := stdout.String() + stderr.String() + strings.Join(bodies, "\n") + string(trail) + string(metrics)
+	for name, secret := range map[string]string{"provider key": providerKey, "vault token": root, "e-mail": email, "GitHub token": ghToken} {
 		if n := strings.Count(everything, secret); n != 0 {
 			t.Errorf("the %s appears %d times in logs or responses", name, n)
 		}
-		if n := strings.Count(everything, secret[:20]); n != 0 {
+		if n := strings.Count(everything, secret[:16]); n != 0 {
 			t.Errorf("a prefix of the %s appears %d times in logs or responses", name, n)
 		}
 	}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"math"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/airlock-broker/airlock/broker"
+)
+
+// stageMetric is the histogram a broker with GET /metrics exposes per stage.
+const stageMetric = "airlock_stage_duration_seconds"
+
+var stageLabelRE = regexp.MustCompile(`stage="([^"]+)"`)
+
+// stageSums reads the per-stage sums and counts of stageMetric from a
+// Prometheus text exposition. ok is false when the broker exposes none.
+func stageSums(ctx context.Context, base string) (sums map[string][2]float64, ok bool) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, false
+	}
+	return parseStageSums(io.LimitReader(resp.Body, 16<<20))
+}
+
+func parseStageSums(r io.Reader) (map[string][2]float64, bool) {
+	sums := map[string][2]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		var idx int
+		switch {
+		case strings.HasPrefix(line, stageMetric+"_sum{"):
+			idx = 0
+		case strings.HasPrefix(line, stageMetric+"_count{"):
+			idx = 1
+		default:
+			continue
+		}
+		m := stageLabelRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		fields := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			continue
+		}
+		s := sums[m[1]]
+		s[idx] += v
+		sums[m[1]] = s
+	}
+	return sums, len(sums) > 0
+}
+
+// stageDelta is the mean time per stage between two scrapes, in pipeline
+// order. Refused requests count in the stages they reached.
+func stageDelta(before, after map[string][2]float64) *Stages {
+	out := &Stages{Source: "GET /metrics (" + stageMetric + ")"}
+	names := slices.Clone(broker.StageNames[:])
+	for _, name := range sortedKeys(after) {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		if _, ok := after[name]; !ok {
+			continue
+		}
+		a, b := after[name], before[name]
+		n := a[1] - b[1]
+		if n <= 0 {
+			continue
+		}
+		out.Count = max(out.Count, int(n))
+		out.Stages = append(out.Stages, Stage{Name: name, Mean: math.Round((a[0]-b[0])/n*1e7) / 10})
+	}
+	if len(out.Stages) == 0 {
+		return nil
+	}
+	return out
+}
