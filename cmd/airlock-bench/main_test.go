@@ -7,6 +7,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestFlagsValidation(t *testing.T) {
@@ -80,5 +83,34 @@ func TestRunInProcess(t *testing.T) {
 	}
 	if rep.Allocs == nil || rep.Allocs.BrokerPath <= rep.Allocs.DirectPath {
 		t.Errorf("allocs = %+v", rep.Allocs)
+	}
+}
+
+func TestBrokerConfig(t *testing.T) {
+	tests := []struct {
+		s    setup
+		want []string
+		not  []string
+	}{
+		{setup{upstreamURL: "http://127.0.0.1:1"}, []string{"base_url: http://127.0.0.1:1/v1", "id: bench"}, []string{"quota:"}},
+		{setup{upstreamURL: "http://127.0.0.1:1", redis: "127.0.0.1:6379", prefix: "airlock-bench:x:", holdTTL: time.Minute},
+			[]string{"quota:\n  redis: {addrs: [\"127.0.0.1:6379\"], prefix: \"airlock-bench:x:\"}\n  hold_ttl: 1m0s\n"}, nil},
+	}
+	for _, tt := range tests {
+		got := brokerConfig(tt.s)
+		var doc map[string]any
+		if err := yaml.Unmarshal([]byte(got), &doc); err != nil {
+			t.Fatalf("not YAML: %v\n%s", err, got)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("config lacks %q:\n%s", w, got)
+			}
+		}
+		for _, n := range tt.not {
+			if strings.Contains(got, n) {
+				t.Errorf("config has %q:\n%s", n, got)
+			}
+		}
 	}
 }
