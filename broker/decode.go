@@ -69,6 +69,20 @@ func DecodeRequest(body []byte, version string, lim Limits) (*Request, json.RawM
 	if err := checkJSON(body, lim); err != nil {
 		return nil, nil, err
 	}
+	// Fast path: a well-formed sampling request decodes in one pass. Any
+	// problem falls through to the careful path, which says what it is.
+	var fast struct {
+		JSONRPC string               `json:"jsonrpc"`
+		ID      json.RawMessage      `json:"id"`
+		Method  string               `json:"method"`
+		Params  *CreateMessageParams `json:"params"`
+	}
+	if json.Unmarshal(body, &fast) == nil && fast.JSONRPC == "2.0" && fast.Method == MethodCreateMessage &&
+		fast.Params != nil && SupportedVersion(version) {
+		if id := validID(fast.ID); id != nil {
+			return &Request{ID: id, Version: version, Params: *fast.Params}, id, nil
+		}
+	}
 	var env rpcEnvelope
 	if err := json.Unmarshal(body, &env); err != nil {
 		var syn *json.SyntaxError

@@ -55,7 +55,8 @@ type OpenAIConfig struct {
 	// hostile one cannot exhaust memory. Default 8 MiB.
 	MaxResponseBytes int64
 	// HTTPClient sends the requests. It is copied, with redirects disabled.
-	// Default: a client on http.DefaultTransport.
+	// Default: a client with its own transport keeping up to 256 idle
+	// connections to the upstream.
 	HTTPClient *http.Client
 	// Sleep waits between attempts, returning early with ctx's error; tests
 	// inject one. Default: a timer.
@@ -132,7 +133,13 @@ func NewOpenAI(cfg OpenAIConfig, keys broker.KeySource) (*OpenAI, error) {
 	if cfg.MaxRetries < 0 {
 		cfg.MaxRetries = 2
 	}
-	hc := &http.Client{}
+	// A transport of its own: the default keeps 2 idle connections per
+	// host, so under concurrency every call beyond two dialled anew and
+	// left a socket in TIME_WAIT.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 1024
+	tr.MaxIdleConnsPerHost = 256
+	hc := &http.Client{Transport: tr}
 	if cfg.HTTPClient != nil {
 		c := *cfg.HTTPClient
 		hc = &c
