@@ -228,3 +228,31 @@ func (a *automaton) scanSplit(s string, dst []acHit, tmp *[3][]acHit) ([]acHit, 
 	dst = append(dst, tmp[2]...)
 	return dst, or < 0x80
 }
+
+// contains reports whether s holds any of the keywords, stopping at the
+// first: the cheap test for short strings against a long list.
+func (a *automaton) contains(s string) bool {
+	trans, class, shift, first := a.trans, &a.class, a.shift, uint(a.firstOut)
+	st := uint(0)
+	for i := 0; i < len(s); i++ {
+		st = uint(trans[st<<shift|uint(class[s[i]])])
+		if st >= first {
+			return true
+		}
+	}
+	return false
+}
+
+// containsWord is contains for keywords that are not the label of a
+// placeholder: an occurrence followed by "_" and a digit does not count.
+func (a *automaton) containsWord(s string) bool {
+	trans, class, shift, first := a.trans, &a.class, a.shift, uint(a.firstOut)
+	st := uint(0)
+	for i := 0; i < len(s); i++ {
+		st = uint(trans[st<<shift|uint(class[s[i]])])
+		if st >= first && !(i+2 < len(s) && s[i+1] == '_' && isDigit(s[i+2])) {
+			return true
+		}
+	}
+	return false
+}

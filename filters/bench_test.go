@@ -2,6 +2,7 @@ package filters
 
 import (
 	"context"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -50,30 +51,49 @@ previous build passed; the instructions in the README describe how to run the te
 	return b.String()[:n]
 }
 
-func BenchmarkScan(b *testing.B) {
-	for _, size := range []struct {
+// BenchmarkInput measures the whole input scan (secrets, personal data,
+// injection) through Scanner.Input, on one core, at three sizes: mixed is
+// prose, code, configuration and logs with a fake secret every 4 KB on
+// average (the corpus of the gitleaks comparison); dense is the unkind
+// corpus above, with a secret or personal datum and near-miss injection
+// phrases every 1.5 KB.
+func BenchmarkInput(b *testing.B) {
+	sizes := []struct {
 		name string
 		n    int
-	}{{"2KB", 2 << 10}, {"64KB", 64 << 10}} {
-		text := benchCorpus(size.n)
-		s := New(Options{FingerprintKey: testKey})
-		b.Run("ScanText/"+size.name, func(b *testing.B) {
-			b.SetBytes(int64(len(text)))
-			b.ReportAllocs()
-			for b.Loop() {
-				s.ScanText("srv", text)
-			}
-		})
-		b.Run("Input/"+size.name, func(b *testing.B) {
-			b.SetBytes(int64(len(text)))
-			b.ReportAllocs()
-			for b.Loop() {
-				p := &broker.CreateMessageParams{Messages: []broker.SamplingMessage{userText(text)}}
-				if _, err := s.Input(context.Background(), "srv", p); err != nil {
-					b.Fatal(err)
+	}{{"1KB", 1 << 10}, {"64KB", 64 << 10}, {"1MB", 1 << 20}}
+	s := New(Options{FingerprintKey: testKey})
+	for _, corpus := range []struct {
+		name string
+		text func(n int) string
+	}{
+		{"mixed", func(n int) string { t, _ := mixedCorpus(n, 1, 4<<10); return t[:n] }},
+		{"dense", benchCorpus},
+	} {
+		for _, size := range sizes {
+			text := corpus.text(size.n)
+			b.Run(corpus.name+"/"+size.name, func(b *testing.B) {
+				b.SetBytes(int64(len(text)))
+				b.ReportAllocs()
+				for b.Loop() {
+					p := &broker.CreateMessageParams{Messages: []broker.SamplingMessage{userText(text)}}
+					if _, err := s.Input(context.Background(), "srv", p); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
+	}
+}
+
+// BenchmarkScanText is BenchmarkInput's dense corpus through ScanText.
+func BenchmarkScanText(b *testing.B) {
+	text := benchCorpus(64 << 10)
+	s := New(Options{FingerprintKey: testKey})
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s.ScanText("srv", text)
 	}
 }
 
@@ -105,4 +125,30 @@ func BenchmarkAutomaton(b *testing.B) {
 			hits, _ = e.ac.scanSplit(text, hits[:0], &tmp)
 		}
 	})
+}
+
+// BenchmarkInputKinds is BenchmarkInput/mixed/1MB split by kind of text,
+// to show where the time goes.
+func BenchmarkInputKinds(b *testing.B) {
+	s := New(Options{FingerprintKey: testKey})
+	for _, k := range []struct {
+		name  string
+		write func(*strings.Builder, *rand.Rand)
+	}{{"prose", writeProse}, {"code", writeCode}, {"config", writeConfig}, {"logs", writeLog}} {
+		r := rand.New(rand.NewPCG(1, 2))
+		var sb strings.Builder
+		for sb.Len() < 1<<20 {
+			k.write(&sb, r)
+		}
+		text := sb.String()
+		b.Run(k.name, func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				p := &broker.CreateMessageParams{Messages: []broker.SamplingMessage{userText(text)}}
+				if _, err := s.Input(context.Background(), "srv", p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package filters
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -175,6 +176,7 @@ func (e *engine) scan(text string, on []bool, labels bool, st *scanState) {
 		st.anchors[i], st.near[i] = st.anchors[i][:0], st.near[i][:0]
 	}
 	st.matches, st.labels = st.matches[:0], st.labels[:0]
+	nearHits := false
 	for _, h := range st.hits {
 		pi := &e.pats[h.pat]
 		span := Span{int(h.end) - e.lens[h.pat], int(h.end)}
@@ -183,13 +185,20 @@ func (e *engine) scan(text string, on []bool, labels bool, st *scanState) {
 				st.anchors[r] = append(st.anchors[r], span)
 			}
 		}
-		for _, r := range pi.near {
-			if on[r] {
-				st.near[r] = append(st.near[r], span)
-			}
-		}
+		nearHits = nearHits || len(pi.near) > 0
 		if labels && pi.label >= 0 {
 			st.labels = append(st.labels, labelHit{span, pi.label})
+		}
+	}
+	// Near keywords matter only to rules that have anchors: a second,
+	// cheaper pass, as most near hits are of rules that do not.
+	if nearHits {
+		for _, h := range st.hits {
+			for _, r := range e.pats[h.pat].near {
+				if on[r] && len(st.anchors[r]) > 0 {
+					st.near[r] = append(st.near[r], Span{int(h.end) - e.lens[h.pat], int(h.end)})
+				}
+			}
 		}
 	}
 	if mixed {
@@ -221,6 +230,11 @@ func (e *engine) scan(text string, on []bool, labels bool, st *scanState) {
 		case AnchorColons:
 			if !colonsDone {
 				st.colons, colonsDone = colonRuns(text, st.colons[:0]), true
+				n := len(st.colons)
+				st.colons = dashedMACs(text, st.colons)
+				if len(st.colons) > n && n > 0 {
+					sortSpans(st.colons)
+				}
 			}
 			anchors = st.colons
 		default:
@@ -267,7 +281,7 @@ func (e *engine) resolve(st *scanState) (redact, inject []match) {
 		}
 		return 0
 	}
-	slices.SortStableFunc(redact, func(a, b match) int {
+	better := func(a, b match) int {
 		if d := rank(b) - rank(a); d != 0 {
 			return d
 		}
@@ -281,14 +295,40 @@ func (e *engine) resolve(st *scanState) (redact, inject []match) {
 			return 1
 		}
 		return a.Start - b.Start
-	})
+	}
+	// Matches only compete with those they overlap: sort by start, cut
+	// the list into clusters of overlapping matches, and within each keep
+	// the best greedily. Clusters are small, so this is n log n.
+	slices.SortStableFunc(redact, func(a, b match) int { return a.Start - b.Start })
 	kept := redact[:0:0]
-	for _, m := range redact {
-		i, _ := slices.BinarySearchFunc(kept, m.Start, func(k match, start int) int { return k.Start - start })
-		if i > 0 && kept[i-1].End > m.Start || i < len(kept) && kept[i].Start < m.End {
+	for lo := 0; lo < len(redact); {
+		hi, end := lo+1, redact[lo].End
+		for hi < len(redact) && redact[hi].Start < end {
+			end = max(end, redact[hi].End)
+			hi++
+		}
+		if hi-lo == 1 {
+			kept = append(kept, redact[lo])
+			lo = hi
 			continue
 		}
-		kept = slices.Insert(kept, i, m)
+		cluster := redact[lo:hi]
+		slices.SortStableFunc(cluster, better)
+		base := len(kept)
+		for _, m := range cluster {
+			ok := true
+			for _, k := range kept[base:] {
+				if k.Start < m.End && m.Start < k.End {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				kept = append(kept, m)
+			}
+		}
+		slices.SortFunc(kept[base:], func(a, b match) int { return a.Start - b.Start })
+		lo = hi
 	}
 	return kept, inject
 }
@@ -337,7 +377,12 @@ func isNumberSep(c byte) bool {
 func numberRuns(s string, dst []Span) []Span {
 	const maxRun = 256
 	for i := 0; i < len(s); {
-		for i+8 <= len(s) && !hasDigit8(load64(s, i)) {
+		for i+8 <= len(s) {
+			// The lowest flagged byte is exactly the first digit.
+			if m := digitMask8(load64(s, i)); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
 			i += 8
 		}
 		for i < len(s) && !digitTable[s[i]] {
@@ -346,13 +391,30 @@ func numberRuns(s string, dst []Span) []Span {
 		if i >= len(s) {
 			break
 		}
+		if i > 0 && isASCIILetter(s[i-1]) {
+			// Digits inside a word (a hash, "utf8", "x64") are no number;
+			// only the last digits of a word that ends in digits can be
+			// the start of one (an IBAN's: GB82WEST1234...).
+			j := i
+			for j < len(s) && setAlnum[s[j]] {
+				j++
+			}
+			if isASCIILetter(s[j-1]) {
+				i = j
+				continue
+			}
+			for j > i && isDigit(s[j-1]) {
+				j--
+			}
+			i = j
+		}
 		start := i
 		for k := 0; k < 2 && start > 0 && (s[start-1] == '+' || s[start-1] == '('); k++ {
 			start--
 		}
 		digits, end := 0, i
 		for i < len(s) && i-start < maxRun {
-			if c := s[i]; isDigit(c) {
+			if digitTable[s[i]] {
 				digits++
 				i++
 				end = i
@@ -367,7 +429,11 @@ func numberRuns(s string, dst []Span) []Span {
 			}
 			i = j
 		}
-		if digits >= 4 || digits >= 2 && start >= 2 && isUpper(s[start-1]) && isUpper(s[start-2]) {
+		// Inside a hex hash or an identifier, or between the dashes of a
+		// UUID: no number.
+		glued := start > 0 && isASCIILetter(s[start-1]) && end < len(s) && isASCIILetter(s[end]) ||
+			start > 1 && s[start-1] == '-' && isAlnum(s[start-2]) && end+1 < len(s) && s[end] == '-' && isAlnum(s[end+1])
+		if !glued && (digits >= 4 || digits >= 2 && start >= 2 && isUpper(s[start-1]) && isUpper(s[start-2])) {
 			dst = append(dst, Span{start, end})
 		}
 		i = max(i, end)
@@ -406,6 +472,37 @@ func colonRuns(s string, dst []Span) []Span {
 			dst = append(dst, Span{lo, hi})
 		}
 		from = max(hi, c+1)
+	}
+	return dst
+}
+
+// dashedMACs appends the MAC addresses written with dashes
+// (3c-22-fb-12-34-56), which colonRuns does not see. It jumps from dash to
+// dash and checks the first dash of each run.
+func dashedMACs(s string, dst []Span) []Span {
+	for from := 0; from < len(s); {
+		k := strings.IndexByte(s[from:], '-')
+		if k < 0 {
+			break
+		}
+		c := from + k
+		from = c + 1
+		lo := c - 2
+		if lo < 0 || lo+17 > len(s) || s[c+3] != '-' || s[c+6] != '-' || lo > 0 && (isAlnum(s[lo-1]) || s[lo-1] == '-') {
+			continue
+		}
+		ok := true
+		for i := 0; i < 17 && ok; i++ {
+			if i%3 == 2 {
+				ok = s[lo+i] == '-'
+			} else {
+				ok = isHex(s[lo+i])
+			}
+		}
+		if ok && (lo+17 == len(s) || !isAlnum(s[lo+17]) && s[lo+17] != '-') {
+			dst = append(dst, Span{lo, lo + 17})
+			from = lo + 17
+		}
 	}
 	return dst
 }

@@ -52,9 +52,13 @@ func isASCII(s string) bool {
 // hasDigit8 reports whether any of the 8 bytes in x is an ASCII digit:
 // x^'0' turns digits into bytes below 10, and the classic "has a byte less
 // than n" test finds them (bytes >= 0x80 are excluded by the ^x term).
-func hasDigit8(x uint64) bool {
+func hasDigit8(x uint64) bool { return digitMask8(x) != 0 }
+
+// digitMask8 has the high bit set in the byte of x of each digit, exact
+// for the lowest; higher bytes may be flagged wrongly after a borrow.
+func digitMask8(x uint64) uint64 {
 	t := x ^ 0x30*ones
-	return (t-10*ones)&^t&highs != 0
+	return (t - 10*ones) &^ t & highs
 }
 
 // normalize returns s without invisible characters and in NFKC form, so

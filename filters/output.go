@@ -23,10 +23,12 @@ func (ss *Session) Output(ctx context.Context, r *broker.CreateMessageResult) er
 		loc := fmt.Sprintf("content[%d]", i)
 		switch c.Type {
 		case broker.ContentText:
+			blocked = ss.checkCanary(c.Text, loc, blocked)
 			var spans []Span
 			c.Text, spans = ss.restore(c.Text, nil)
 			c.Text, blocked = ss.moderate(c.Text, spans, loc, blocked)
 			c.Text = ss.removeLinks(c.Text, loc)
+			blocked = ss.checkHarm(ctx, c.Text, loc, blocked)
 			for _, m := range ss.s.moderators {
 				text, fs, err := m.Moderate(ctx, ss.server, c.Text)
 				if err != nil {
@@ -45,6 +47,7 @@ func (ss *Session) Output(ctx context.Context, r *broker.CreateMessageResult) er
 			if len(c.Input) == 0 {
 				continue
 			}
+			blocked = ss.checkCanary(string(c.Input), loc+".input", blocked)
 			out, err := mapJSONStrings(c.Input, func(s string) string {
 				s, spans := ss.restore(s, nil)
 				s, blocked = ss.moderate(s, spans, loc+".input", blocked)
@@ -114,6 +117,33 @@ func (ss *Session) moderate(text string, restored []Span, loc string, blocked []
 	}
 	b.WriteString(text[last:])
 	return b.String(), blocked
+}
+
+// checkCanary refuses output that leaks the canary or the system prompt.
+func (ss *Session) checkCanary(text, loc string, blocked []string) []string {
+	rule, ok := ss.canary.leak(text)
+	if !ok {
+		return blocked
+	}
+	ss.add(broker.Finding{Stage: stageOutput, Type: TypeCanary, Rule: rule, Action: string(ActionBlock),
+		Confidence: 1, Location: loc})
+	return append(blocked, rule)
+}
+
+// checkHarm runs the harmful-content classifier if the policy asks for it.
+func (ss *Session) checkHarm(ctx context.Context, text, loc string, blocked []string) []string {
+	if ss.pol.harmful == HarmOff || ss.s.harm == nil {
+		return blocked
+	}
+	_, fs, _ := ss.s.harm.Moderate(ctx, ss.server, text)
+	for _, f := range fs {
+		f.Stage, f.Location, f.Action = stageOutput, loc, string(ss.pol.harmful)
+		ss.add(f)
+		if ss.pol.harmful == HarmBlock {
+			blocked = append(blocked, f.Rule)
+		}
+	}
+	return blocked
 }
 
 func overlaps(spans []Span, s, e int) bool {

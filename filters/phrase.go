@@ -41,6 +41,28 @@ func (p *phrase) matchAt(text string, i int) (int, bool) {
 	return p.match(text, i, 0)
 }
 
+// matchAnchored is matchAt at the start of a keyword anchor a: when the
+// keyword is a whole word of the first slot, as it usually is, matching
+// goes on after it without trying the slot's other words.
+func (p *phrase) matchAnchored(text string, a Span) (int, bool) {
+	if len(p.slots) > 1 && !p.slots[0].opt && a.End < len(text) && !isAlnum(text[a.End]) {
+		kw := text[a.Start:a.End]
+		for _, w := range p.slots[0].words {
+			if len(w) == len(kw) && strings.EqualFold(w, kw) {
+				j := a.End
+				for j < len(text) && (isSpace(text[j]) || text[j] == ',' || text[j] == ':' || text[j] == ';') {
+					j++
+				}
+				if j == a.End {
+					return 0, false
+				}
+				return p.match(text, j, 1)
+			}
+		}
+	}
+	return p.match(text, a.Start, 0)
+}
+
 func (p *phrase) match(text string, i, k int) (int, bool) {
 	if k == len(p.slots) {
 		return i, true
@@ -109,7 +131,7 @@ func (f *phraseFinder) Find(text string, anchors []Span, dst []Match) []Match {
 			continue
 		}
 		for _, p := range f.phrases {
-			if e, ok := p.matchAt(text, a.Start); ok {
+			if e, ok := p.matchAnchored(text, a); ok {
 				dst = append(dst, Match{Start: a.Start, End: e, Confidence: f.weight})
 				break
 			}

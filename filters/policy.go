@@ -86,14 +86,25 @@ type Policy struct {
 	// carry data to: "example.com" or "*.example.com" (which also matches
 	// example.com). Links with data to any other host are removed.
 	LinkHosts []string `yaml:"link_hosts" json:"linkHosts,omitempty"`
+	// Harmful runs the built-in harmful-content classifier (HarmClassifier)
+	// on the model's output: block refuses output it flags with
+	// output_blocked, flag records findings only, off (the default) does
+	// not run it.
+	Harmful HarmAction `yaml:"harmful" json:"harmful,omitempty"`
+	// Canary, if true, appends to the system prompt a random marker that
+	// the model is told never to repeat, and refuses with output_blocked an
+	// output that holds the marker or a run of eight words of the system
+	// prompt: a sign that the model was talked into leaking its
+	// instructions.
+	Canary bool `yaml:"canary" json:"canary,omitempty"`
 }
 
 // Moderator checks model output after placeholders are restored and
 // secrets, personal data and exfiltrating links are removed. It is the
-// extension point for harmful-content classifiers and canary checks, which
-// Airlock does not ship yet. Moderate may rewrite text; a finding with
-// Action "block" refuses the output with output_blocked. An error fails the
-// request as internal.
+// extension point for output checks; HarmClassifier is one, which
+// Policy.Harmful turns on without listing it here. Moderate may rewrite
+// text; a finding with Action "block" refuses the output with
+// output_blocked. An error fails the request as internal.
 type Moderator interface {
 	Moderate(ctx context.Context, server, text string) (string, []broker.Finding, error)
 }
@@ -162,6 +173,11 @@ func (o *Options) Validate() error {
 		default:
 			errs = append(errs, fmt.Errorf("%s: injection: unknown action %q (want block, flag or spotlight)", name, p.Injection))
 		}
+		switch p.Harmful {
+		case "", HarmOff, HarmFlag, HarmBlock:
+		default:
+			errs = append(errs, fmt.Errorf("%s: harmful: unknown action %q (want block, flag or off)", name, p.Harmful))
+		}
 		if p.InjectionThreshold < 0 {
 			errs = append(errs, fmt.Errorf("%s: injection_threshold must not be negative", name))
 		}
@@ -202,7 +218,8 @@ type scope int
 
 const (
 	scopeSystem    scope = iota // the system prompt
-	scopeUser                   // user messages and tool results
+	scopeUser                   // user messages
+	scopeData                   // tool results and resources: content to read, not to obey
 	scopeAssistant              // assistant messages, written by the server
 	scopeTool                   // tool descriptions, schemas, JSON values
 	scopeDecoded                // text decoded from base64 or tag characters: injection only
@@ -219,6 +236,8 @@ type policy struct {
 	injection InjectionAction
 	threshold float64
 	linkHosts []string
+	harmful   HarmAction // off, flag or block
+	canary    bool
 }
 
 func compilePolicy(p Policy, rules []Rule) *policy {
@@ -227,6 +246,15 @@ func compilePolicy(p Policy, rules []Rule) *policy {
 		output:    make([]Action, len(rules)),
 		injection: p.Injection,
 		threshold: p.InjectionThreshold,
+		harmful:   p.Harmful,
+		canary:    p.Canary,
+	}
+	switch c.harmful {
+	case "", HarmOff:
+		c.harmful = HarmOff
+	case HarmFlag:
+	default:
+		c.harmful = HarmBlock // block, and what a typo gets
 	}
 	if c.injection != InjectionFlag && c.injection != InjectionSpotlight {
 		c.injection = InjectionBlock // the default, and what a typo gets
@@ -267,6 +295,9 @@ func compilePolicy(p Policy, rules []Rule) *policy {
 func ruleInScope(r Rule, s scope) bool {
 	if r.Type != TypeInjection {
 		return s != scopeDecoded
+	}
+	if r.ID == ruleEmbeddedTask {
+		return s == scopeData // a request is what users write
 	}
 	switch s {
 	case scopeOutput:

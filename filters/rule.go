@@ -36,7 +36,8 @@ const (
 	// (IBAN). Phone numbers, cards and SSNs start here.
 	AnchorNumbers
 	// AnchorColons passes runs of hex digits, ':', '.' and '-' that hold at
-	// least two colons: IPv6 and MAC addresses.
+	// least two colons, and six hex pairs joined by dashes: IPv6 and MAC
+	// addresses.
 	AnchorColons
 	// AnchorText passes one span covering the whole text. Such rules cost
 	// the most; keep them few.

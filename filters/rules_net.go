@@ -22,41 +22,80 @@ var ibanLengths = map[string]int{
 	"TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
 }
 
+// ibanLen is ibanLengths as a table, indexed by the letters of the
+// country code.
+var ibanLen = func() (t [26][26]uint8) {
+	for cc, n := range ibanLengths {
+		t[cc[0]-'A'][cc[1]-'A'] = uint8(n)
+	}
+	return t
+}()
+
 // findIBAN reads an IBAN from the country code before a number run, in
-// the compact or the grouped (by spaces) form, and checks its length and
-// mod-97 check digits.
+// the compact or the grouped (by spaces) form, in upper or lower case, and
+// checks its length and mod-97 check digits. A lower-case IBAN whose first
+// digits are short runs ("gb42nawi0445...") is found from a later run.
 func findIBAN(text string, anchors []Span, dst []Match) []Match {
+	last := 0
 	for _, r := range anchors {
 		s := r.Start
-		if s < 2 || !isDigit(text[s]) || s+1 >= len(text) || !isDigit(text[s+1]) || !isUpper(text[s-1]) || !isUpper(text[s-2]) {
+		if s < last || s < 2 || !isASCIILetter(text[s-1]) {
 			continue
 		}
-		s -= 2
-		want := ibanLengths[text[s:s+2]]
-		if want == 0 || s > 0 && isAlnum(text[s-1]) {
-			continue
+		m, ok := Match{}, false
+		if isDigit(text[s]) && s+1 < len(text) && isDigit(text[s+1]) && isASCIILetter(text[s-2]) {
+			m, ok = ibanAt(text, s-2)
 		}
-		var buf [34]byte
-		n, e := 0, s
-		for e < len(text) && n < want {
-			c := text[e]
-			switch {
-			case isDigit(c) || isUpper(c):
-				buf[n] = c
-				n++
-				e++
-			case c == ' ' && e+1 < len(text) && isAlnum(text[e+1]) && n%4 == 0:
-				e++
-			default:
-				want = -1 // stop: too short
+		if !ok {
+			// Look back for the country code of a lower-case IBAN.
+			k := s - 1
+			for k > 0 && s-k < 30 && isAlnum(text[k-1]) {
+				k--
+			}
+			if k+4 <= len(text) && isASCIILetter(text[k]) && isASCIILetter(text[k+1]) && isDigit(text[k+2]) && isDigit(text[k+3]) {
+				m, ok = ibanAt(text, k)
 			}
 		}
-		if n != want || e < len(text) && isAlnum(text[e]) || !mod97(buf[:n]) {
-			continue
+		if ok {
+			dst = append(dst, m)
+			last = m.End
 		}
-		dst = append(dst, Match{Start: s, End: e, Confidence: 0.95})
 	}
 	return dst
+}
+
+// ibanAt parses an IBAN that starts at s.
+func ibanAt(text string, s int) (Match, bool) {
+	upper := isUpper(text[s]) && isUpper(text[s+1])
+	if !upper && (isUpper(text[s]) || isUpper(text[s+1])) || s > 0 && isAlnum(text[s-1]) {
+		return Match{}, false
+	}
+	want := int(ibanLen[(text[s]&^0x20)-'A'][(text[s+1]&^0x20)-'A'])
+	if want == 0 {
+		return Match{}, false
+	}
+	var buf [34]byte
+	n, e := 0, s
+	for e < len(text) && n < want {
+		c := text[e]
+		switch {
+		case isDigit(c) || isUpper(c) || !upper && 'a' <= c && c <= 'z':
+			buf[n] = c &^ 0x20
+			if isDigit(c) {
+				buf[n] = c
+			}
+			n++
+			e++
+		case c == ' ' && e+1 < len(text) && isAlnum(text[e+1]) && n%4 == 0:
+			e++
+		default:
+			want = -1 // stop: too short
+		}
+	}
+	if n != want || e < len(text) && isAlnum(text[e]) || !mod97(buf[:n]) {
+		return Match{}, false
+	}
+	return Match{Start: s, End: e, Confidence: 0.95}, true
 }
 
 // mod97 checks an IBAN per ISO 13616: move the first four characters to
@@ -83,7 +122,7 @@ func mod97(iban []byte) bool {
 }
 
 // versionWords before a dotted quad make it a version, not an address.
-var versionWords = []string{"version", "release", "ver."}
+var versionWords = []string{"version", "release", "ver", "build", "firmware", "driver", "kernel", "sdk", "upgrade", "update", "patch"}
 
 func findIPv4(text string, anchors []Span, dst []Match) []Match {
 	var buf [16]group
@@ -103,19 +142,44 @@ func findIPv4(text string, anchors []Span, dst []Match) []Match {
 			if err != nil {
 				continue
 			}
-			conf := ipConfidence(ip)
-			if conf == 0 || contextBefore(text, s, versionWords) || s > 0 && (text[s-1] == 'v' || text[s-1] == 'V') {
+			if conf := ipConfidence(ip); conf == 0 || versionQuad(text, s, e, ip) {
 				continue
+			} else {
+				dst = append(dst, Match{Start: s, End: e, Confidence: conf})
 			}
-			dst = append(dst, Match{Start: s, End: e, Confidence: conf})
 			i += 3
+			continue
 		}
 	}
 	return dst
 }
 
+// versionQuad reports whether the dotted quad at [s, e) is a version
+// rather than an address: after a version word or a version operator
+// (v1.2.3.4, ==1.2.3.4, @1.2.3.4), before a pre-release suffix
+// (1.2.3.4-beta), or four single digits (1.2.3.4) without a word that
+// speaks of addresses.
+func versionQuad(text string, s, e int, ip netip.Addr) bool {
+	if wordBefore(text, s, versionWords) {
+		return true
+	}
+	if s > 0 {
+		switch text[s-1] {
+		case 'v', 'V', '=', '@', '^', '~', '>', '<':
+			return true
+		}
+	}
+	if e+1 < len(text) && (text[e] == '-' && isASCIILetter(text[e+1]) || text[e] == '+') {
+		return true
+	}
+	b := ip.As4()
+	return b[0] < 10 && b[1] < 10 && b[2] < 10 && b[3] < 10 && !wordBefore(text, s, ipWords)
+}
+
 var (
-	ipDoc = []netip.Prefix{
+	// ipWords before a dotted quad of single digits make it an address.
+	ipWords = []string{"ip", "addr", "host", "server", "connect", "ping", "dns", "gateway", "route", "subnet", "proxy", "peer", "client"}
+	ipDoc   = []netip.Prefix{
 		netip.MustParsePrefix("192.0.2.0/24"),
 		netip.MustParsePrefix("198.51.100.0/24"),
 		netip.MustParsePrefix("203.0.113.0/24"),
@@ -127,7 +191,8 @@ var (
 // unspecified, broadcast, documentation), lower for private ones.
 func ipConfidence(ip netip.Addr) float64 {
 	ip = ip.Unmap()
-	if ip.IsLoopback() || ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+	if ip.IsLoopback() || ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) ||
+		ip.Is4() && ip.As4()[0] == 0 {
 		return 0
 	}
 	for _, p := range ipDoc {
@@ -186,7 +251,8 @@ func findIPv6(text string, anchors []Span, dst []Match) []Match {
 	return dst
 }
 
-// findMAC finds MAC addresses written as six colon-separated hex pairs.
+// findMAC finds MAC addresses written as six hex pairs separated by colons
+// or by dashes.
 func findMAC(text string, anchors []Span, dst []Match) []Match {
 	for _, r := range anchors {
 		s, e, ok := colonCandidate(text, r)
@@ -194,14 +260,16 @@ func findMAC(text string, anchors []Span, dst []Match) []Match {
 			continue
 		}
 		v := text[s:e]
+		sep := v[2]
+		ok = sep == ':' || sep == '-'
 		for i := 0; i < 17 && ok; i++ {
 			if i%3 == 2 {
-				ok = v[i] == ':'
+				ok = v[i] == sep
 			} else {
 				ok = isHex(v[i])
 			}
 		}
-		if !ok || v == "00:00:00:00:00:00" || strings.EqualFold(v, "ff:ff:ff:ff:ff:ff") {
+		if !ok || strings.Trim(v, "0:-") == "" || strings.EqualFold(strings.ReplaceAll(v, "-", ":"), "ff:ff:ff:ff:ff:ff") {
 			continue
 		}
 		dst = append(dst, Match{Start: s, End: e, Confidence: 0.7})

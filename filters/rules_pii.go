@@ -93,21 +93,51 @@ func containsFold(hay, needle string) bool {
 
 // contextBefore reports whether one of words occurs in the 48 bytes before
 // offset s.
-func contextBefore(text string, s int, words []string) bool {
-	hay := text[max(0, s-48):s]
+// contextBefore reports whether one of the words of set occurs in the 48
+// bytes before offset s. A placeholder ([PHONE_1]) is no context word, or
+// rescanning sanitized text would find what its neighbour only looks like.
+func contextBefore(text string, s int, set *automaton) bool {
+	return set.containsWord(text[max(0, s-48):s])
+}
+
+// contextAfter is contextBefore for the 16 bytes after offset e.
+func contextAfter(text string, e int, set *automaton) bool {
+	return set.containsWord(text[e:min(len(text), e+16)])
+}
+
+var (
+	// phoneWords before a number, phoneAfter after it, make it a phone
+	// number: the words people write next to one.
+	phoneWords = []string{"phone", "tel", "mobile", "cell", "call", "fax", "contact", "whatsapp", "sms", "text me",
+		"reach", "number", "mob", "desk", "office", "dial", "ring", "answer", "messag", "voicemail", "hotline",
+		"helpline", "téléphone", "telefon", "teléfono", "电话"}
+	phoneAfter = []string{"office", "fax", "mobile", "cell", "home", "work", "phone", "tel", "ext"}
+	cardWords  = []string{"card", "credit", "debit", "visa", "mastercard", "amex", "maestro", "jcb", "cc", "payment"}
+	ssnWords   = []string{"ssn", "social security", "social-security", "ss#", "ss #", "taxpayer"}
+
+	phoneWordSet  = newAutomaton(phoneWords)
+	phoneAfterSet = newAutomaton(phoneAfter)
+	cardWordSet   = newAutomaton(cardWords)
+	ssnWordSet    = newAutomaton(ssnWords)
+)
+
+// wordBefore is contextBefore for words that must start a word: "ver"
+// but not the end of "server".
+func wordBefore(text string, s int, words []string) bool {
+	lo := max(0, s-48)
+	hay := text[lo:s]
 	for _, w := range words {
-		if containsFold(hay, w) {
-			return true
+		for i := 0; i+len(w) <= len(hay); i++ {
+			if (i > 0 || lo > 0) && isASCIILetter(text[lo+i-1]) {
+				continue
+			}
+			if strings.EqualFold(hay[i:i+len(w)], w) {
+				return true
+			}
 		}
 	}
 	return false
 }
-
-var (
-	phoneWords = []string{"phone", "tel", "mobile", "cell", "call", "fax", "contact", "whatsapp", "sms",
-		"text me", "reach me", "number", "mob", "téléphone", "telefon", "teléfono", "电话"}
-	ssnWords = []string{"ssn", "social security", "social-security", "ss#", "ss #", "taxpayer"}
-)
 
 // group is a run of digits inside a number run.
 type group struct{ start, end int }
@@ -159,11 +189,12 @@ func findPhone(text string, anchors []Span, dst []Match) []Match {
 			for k := 0; k < 2 && s > r.Start && (text[s-1] == '(' || text[s-1] == '+'); k++ {
 				s--
 			}
+			e = phoneExtension(text, e)
 			if !clearBefore(text, s) || !clearAfter(text, e) {
 				i++
 				continue
 			}
-			if contextBefore(text, s, phoneWords) {
+			if contextBefore(text, s, phoneWordSet) || contextAfter(text, e, phoneAfterSet) {
 				conf = min(0.95, conf+0.25)
 			} else if conf < 0.5 {
 				i += n
@@ -176,6 +207,29 @@ func findPhone(text string, anchors []Span, dst []Match) []Match {
 	return dst
 }
 
+// phoneExtension returns the end of an extension ("x123", " ext. 123")
+// that follows a number ending at e, or e.
+func phoneExtension(text string, e int) int {
+	i := e
+	for _, p := range []string{" ext. ", " ext ", "ext.", "ext", " x", "x", "#"} {
+		if len(text)-i > len(p) && strings.EqualFold(text[i:i+len(p)], p) {
+			i += len(p)
+			break
+		}
+	}
+	if i == e {
+		return e
+	}
+	j := i
+	for j < len(text) && j-i < 6 && isDigit(text[j]) {
+		j++
+	}
+	if j == i || j < len(text) && isAlnum(text[j]) {
+		return e
+	}
+	return j
+}
+
 // phoneAt returns how many groups from gs[i] form a phone number and a
 // confidence before context; confidence under 0.5 needs a context word.
 func phoneAt(text string, gs []group, i int) (int, float64) {
@@ -185,24 +239,36 @@ func phoneAt(text string, gs []group, i int) (int, float64) {
 		}
 		return d
 	}
+	okSep := func(k int) bool {
+		switch sep(text, gs, k) {
+		case " ", "-", ".", ") ", ")", " (", "(", ")-", "-(":
+			return true
+		}
+		return false
+	}
 	okSeps := func(n int) bool {
 		for k := i + 1; k < i+n; k++ {
-			switch sep(text, gs, k) {
-			case " ", "-", ".", ") ", ")", " (", "(", ")-":
-			default:
+			if !okSep(k) {
 				return false
 			}
 		}
 		return true
 	}
-	// E.164: +CC and groups, 8 to 15 digits.
-	if gs[i].start > 0 && (text[gs[i].start-1] == '+' || i == 0 && strings.HasPrefix(text[max(0, gs[i].start-2):gs[i].start], "+(")) && text[gs[i].start] != '0' {
+	first := gs[i].start
+	// E.164: +CC and groups, 8 to 15 digits; or 00/011 and the same.
+	plus := first > 0 && (text[first-1] == '+' || i == 0 && strings.HasPrefix(text[max(0, first-2):first], "+(")) && text[first] != '0'
+	idd := (text[first:gs[i].end] == "00" || text[first:gs[i].end] == "011" || text[first:gs[i].end] == "001") && i+1 < len(gs) && okSep(i+1)
+	if plus || idd {
+		skip := 0 // the international prefix is not part of the number
+		if idd {
+			skip = gs[i].len()
+		}
 		best := 0
-		for n := 1; i+n <= len(gs) && n <= 6; n++ {
+		for n := 1; i+n <= len(gs) && n <= 7; n++ {
 			if !okSeps(n) {
 				break
 			}
-			if d := digitsFrom(n); d >= 8 && d <= 15 {
+			if d := digitsFrom(n) - skip; d >= 8 && d <= 15 {
 				best = n
 			} else if d > 15 {
 				break
@@ -231,19 +297,66 @@ func phoneAt(text string, gs []group, i int) (int, float64) {
 			}
 		}
 	}
-	// Ten or eleven bare digits, or a national number starting with 0 in
-	// two or more groups: phone-like only with a context word.
-	if d := gs[i].len(); d == 10 && text[gs[i].start] >= '2' || d == 11 && text[gs[i].start] == '1' {
-		return 1, 0.4
-	}
-	if text[gs[i].start] == '0' {
-		for n := 2; i+n <= len(gs) && n <= 5 && okSeps(n); n++ {
-			if d := digitsFrom(n); d >= 9 && d <= 12 && (i+n == len(gs) || digitsFrom(n+1) > 12) {
-				return n, 0.4
+	// An area code in parentheses and the number: (37) 788-063, (08) 8747 6301.
+	if first > 0 && text[first-1] == '(' && gs[i].len() <= 4 && i+1 < len(gs) && strings.HasPrefix(sep(text, gs, i+1), ")") {
+		best := 0
+		for n := 2; i+n <= len(gs) && n <= 4 && okSeps(n); n++ {
+			if d := digitsFrom(n); d >= 7 && d <= 12 {
+				best = n
 			}
 		}
+		if best > 0 {
+			return best, 0.7
+		}
+	}
+	// Ten or eleven bare digits, or a national number in two or more
+	// groups: phone-like only with a context word.
+	if d := gs[i].len(); d == 10 && text[gs[i].start] >= '2' || d == 11 && (text[gs[i].start] == '1' || text[gs[i].start] == '0') {
+		return 1, 0.4
+	}
+	best, long := 0, 0
+	for n := 1; i+n <= len(gs) && n <= 6; n++ {
+		if n > 1 && !okSep(i+n-1) {
+			break
+		}
+		if l := gs[i+n-1].len(); l > 5 {
+			if long++; long > 1 || l > 8 {
+				break
+			}
+		}
+		d := digitsFrom(n)
+		if d > 12 {
+			break
+		}
+		if n >= 2 && d >= 7 {
+			best = n
+		}
+	}
+	if best > 0 && !dateLike(text, gs[i:i+best]) && !(best == 4 && sep(text, gs, i+1) == "." && digitsFrom(best) <= 12 && maxGroup(gs[i:i+best]) <= 3) {
+		return best, 0.4
 	}
 	return 0, 0
+}
+
+func maxGroup(gs []group) int {
+	m := 0
+	for _, g := range gs {
+		m = max(m, g.len())
+	}
+	return m
+}
+
+// dateLike reports whether groups read as a date: 2024-01-15, 15.01.2024,
+// possibly followed by an hour.
+func dateLike(text string, gs []group) bool {
+	if len(gs) < 3 {
+		return false
+	}
+	year := func(g group) bool {
+		return g.len() == 4 && (strings.HasPrefix(text[g.start:], "19") || strings.HasPrefix(text[g.start:], "20"))
+	}
+	small := func(g group) bool { return g.len() <= 2 }
+	return year(gs[0]) && small(gs[1]) && small(gs[2]) || small(gs[0]) && small(gs[1]) && year(gs[2])
 }
 
 func findSSN(text string, anchors []Span, dst []Match) []Match {
@@ -268,7 +381,7 @@ func findSSN(text string, anchors []Span, dst []Match) []Match {
 			if !clearBefore(text, s) || !clearAfter(text, e) || i > 0 && sep(text, gs, i) != " " || !validSSN(text[s:e]) {
 				continue
 			}
-			if contextBefore(text, s, ssnWords) {
+			if contextBefore(text, s, ssnWordSet) {
 				conf = min(0.95, conf+0.5)
 			} else if conf < 0.5 {
 				continue
@@ -299,7 +412,7 @@ func findCard(text string, anchors []Span, dst []Match) []Match {
 	for _, r := range anchors {
 		gs := digitGroups(text, r, buf[:0])
 		for i := 0; i < len(gs); i++ {
-			best, digits := -1, 0
+			best, bestDigits, digits := -1, 0, 0
 			var sepKind string
 			for j := i; j < len(gs); j++ {
 				if j > i {
@@ -315,16 +428,21 @@ func findCard(text string, anchors []Span, dst []Match) []Match {
 				if digits > 19 {
 					break
 				}
-				if digits >= 13 && luhn(text[gs[i].start:gs[j].end]) {
-					best = j
+				if digits >= 12 && luhn(text[gs[i].start:gs[j].end]) {
+					best, bestDigits = j, digits
 				}
 			}
 			if best < 0 {
 				continue
 			}
 			s, e := gs[i].start, gs[best].end
-			if c := text[s]; c < '2' || c > '6' || !clearBefore(text, s) || !clearAfter(text, e) ||
+			if !clearBefore(text, s) || !clearAfter(text, e) ||
 				i > 0 && sep(text, gs, i) == sepKind || best+1 < len(gs) && sep(text, gs, best+1) == sepKind {
+				continue
+			}
+			// Maestro's 12 digits and the old JCB ranges (1800, 2131) need
+			// a word that says card.
+			if c := text[s]; (c < '2' || c > '6' || bestDigits < 13) && !contextBefore(text, s, cardWordSet) {
 				continue
 			}
 			conf := 0.8

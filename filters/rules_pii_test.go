@@ -38,6 +38,19 @@ func TestPIIRules(t *testing.T) {
 		{"ipv6", "addr 2001:4860:4860::8888 ok", []string{"ipv6"}},
 		{"ipv6 full", "fd12:3456:789a:1:0:0:0:1", []string{"ipv6"}},
 		{"mac", "ether 3c:22:fb:12:34:56 up", []string{"mac-address"}},
+		{"quad of single digits near ip", "server ip 1.2.3.4", []string{"ipv4"}},
+		{"mac dashed", "Physical Address: 3C-22-FB-1A-3D-5F", []string{"mac-address"}},
+		{"iban lower case", "my iban is gb82west12345698765432", []string{"iban"}},
+		{"iban lower case compact", "de89370400440532013000", []string{"iban"}},
+		{"card jcb 15", "I have lost my card 180000826105910.", []string{"payment-card"}},
+		{"card maestro 12 with context", "charge my debit card 501864667909 please", []string{"payment-card"}},
+		{"phone grouped with label", "Phone: 0490 75 40 81", []string{"phone"}},
+		{"phone short with call", "Can someone call me on 9472 7916?", []string{"phone"}},
+		{"phone area code in parens", "(37) 788-063", []string{"phone"}},
+		{"phone trunk zero", "+46 (0)8 928 571 38", []string{"phone"}},
+		{"phone idd prefix", "001-518-640-0854 mobile", []string{"phone"}},
+		{"phone label after", "416 60 039 office", []string{"phone"}},
+		{"phone dotted pairs with label", "Mobile: 03.93.92.16.85", []string{"phone"}},
 
 		// False positives.
 		{"luhn fails", "order 4111 1111 1111 1112", nil},
@@ -62,6 +75,14 @@ func TestPIIRules(t *testing.T) {
 		{"zip plus four", "90210-1234", nil},
 		{"unix time", "ts=1700000000123456789", nil},
 		{"mac zero", "00:00:00:00:00:00", nil},
+		{"uuid is no mac", "id d69e8db1-945f-47b0-ae03-e92ab251804f", nil},
+		{"version after operator", "numpy==1.21.0.1 and pkg@2.1.0.3 and 1.2.3.4-beta", nil},
+		{"version words", "firmware 10.2.0.15 and build 3.10.0.957", nil},
+		{"single digit quad", "upgrade from 1.2.3.4 to 1.2.3.5", nil},
+		{"first octet zero", "0.9.1.2", nil},
+		{"grouped digits alone", "order 1234 5678 shipped, 1 000 000 people", nil},
+		{"date and hour", "at 2015-12-22 04:34:22 we met", nil},
+		{"maestro without context", "ref 501864667909", nil},
 	}
 	s := newTestScanner(t, Policy{Secrets: ActionAllow})
 	for _, tt := range tests {
@@ -81,6 +102,7 @@ func TestPIISpans(t *testing.T) {
 	}{
 		{"call (415) 555-2671, thanks", "call [PHONE_1], thanks"},
 		{"call +1 (415) 555-2671.", "call [PHONE_1]."},
+		{"Fax: 345-899-3560x4587", "Fax: [PHONE_1]"},
 		{"mail a@b.io.", "mail [EMAIL_1]."},
 		{"4111-1111-1111-1111", "[CARD_1]"},
 		{"iban DE89 3704 0044 0532 0130 00 end", "iban [IBAN_1] end"},

@@ -20,6 +20,7 @@ type Scanner struct {
 	def        *policy
 	key        []byte
 	moderators []Moderator
+	harm       *HarmClassifier // for policies with Harmful on
 	rand       io.Reader
 	log        *slog.Logger
 }
@@ -49,6 +50,11 @@ func New(opts Options) *Scanner {
 	s.def = compilePolicy(opts.Default, s.eng.rules)
 	for id, p := range opts.Policies {
 		s.policies[id] = compilePolicy(p, s.eng.rules)
+	}
+	for _, p := range append([]*policy{s.def}, mapValues(s.policies)...) {
+		if p.harmful != HarmOff && s.harm == nil {
+			s.harm = NewHarmClassifier(HarmBlock)
+		}
 	}
 	if len(s.key) == 0 {
 		s.key = make([]byte, 32)
@@ -98,9 +104,20 @@ func (s *Scanner) Input(ctx context.Context, server string, p *broker.CreateMess
 		t.OutputSchema = ss.json(t.OutputSchema, scopeTool, loc+".outputSchema")
 	}
 	err := ss.verdict(p)
+	if err == nil && ss.pol.canary {
+		ss.plantCanary(p)
+	}
 	s.log.Debug("input scanned", "server", server, "findings", len(ss.findings),
 		"injection_score", ss.score(), "refused", err != nil)
 	return ss, err
+}
+
+func mapValues[V any](m map[string]V) []V {
+	out := make([]V, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		out = append(out, m[k])
+	}
+	return out
 }
 
 // content sanitizes one content block in place.
@@ -113,11 +130,11 @@ func (ss *Session) content(c *broker.Content, sc scope, loc string) {
 		c.Input = ss.json(c.Input, scopeTool, loc+".input")
 	case broker.ContentToolResult:
 		for k := range c.Content {
-			ss.content(&c.Content[k], scopeUser, fmt.Sprintf("%s.content[%d]", loc, k))
+			ss.content(&c.Content[k], scopeData, fmt.Sprintf("%s.content[%d]", loc, k))
 		}
-		c.StructuredContent = ss.json(c.StructuredContent, scopeTool, loc+".structuredContent")
+		c.StructuredContent = ss.json(c.StructuredContent, scopeData, loc+".structuredContent")
 	case broker.ContentResource:
-		c.Resource = ss.json(c.Resource, scopeUser, loc+".resource")
+		c.Resource = ss.json(c.Resource, scopeData, loc+".resource")
 	}
 }
 

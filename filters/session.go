@@ -45,9 +45,11 @@ type Session struct {
 	ambiguous map[phKey]bool   // given out, then also found in the input
 
 	mac       hash.Hash          // keyed HMAC-SHA256, reset for each use
+	fps       map[string]string  // fingerprints computed, by value
 	injection map[string]float64 // injection rule -> highest weight
 	blocked   []string           // rules whose action blocked the input
 	spot      []*string          // texts to mark when spotlighting
+	canary    *canary            // set when the policy plants one
 }
 
 // phKey names a placeholder: [EMAIL_3] is {"EMAIL", 3}.
@@ -92,6 +94,9 @@ func (ss *Session) add(f broker.Finding) {
 
 // fingerprint is the hex of the first 16 bytes of the keyed HMAC-SHA256 of v.
 func (ss *Session) fingerprint(v string) string {
+	if fp, ok := ss.fps[v]; ok {
+		return fp // a value repeated in a request
+	}
 	if ss.mac == nil {
 		ss.mac = hmac.New(sha256.New, ss.s.key)
 	} else {
@@ -99,7 +104,14 @@ func (ss *Session) fingerprint(v string) string {
 	}
 	io.WriteString(ss.mac, v)
 	var sum [sha256.Size]byte
-	return hex.EncodeToString(ss.mac.Sum(sum[:0])[:16])
+	fp := hex.EncodeToString(ss.mac.Sum(sum[:0])[:16])
+	if ss.fps == nil {
+		ss.fps = map[string]string{}
+	}
+	if len(ss.fps) < maxFindings {
+		ss.fps[v] = fp
+	}
+	return fp
 }
 
 // process scans one input text and returns the text to send on: the text
@@ -115,7 +127,11 @@ func (ss *Session) process(text string, sc scope, loc string) string {
 	ss.reserve(norm, st.labels)
 	redact, inject := e.resolve(st)
 	for _, m := range inject {
-		ss.addInjection(e.rules[m.rule].ID, m.Confidence, loc, norm[m.Start:m.End])
+		id, w := e.rules[m.rule].ID, m.Confidence
+		if sc == scopeData {
+			w = dataWeight(id, w)
+		}
+		ss.addInjection(id, w, loc, norm[m.Start:m.End])
 	}
 	if hid.any() {
 		ss.hiddenText(hid, loc)
