@@ -14,8 +14,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/airlock-broker/airlock/broker"
 	"github.com/airlock-broker/airlock/filters"
 	"github.com/airlock-broker/airlock/providers"
@@ -163,17 +161,7 @@ func build(ctx context.Context, cfg *Config, getenv func(string) string, log *sl
 	}
 	a := &app{}
 	if vc := cfg.Vault; vc != nil && invalid == nil {
-		v, err := providers.NewVault(ctx, providers.VaultConfig{
-			Address: vc.Address, Namespace: vc.Namespace, CACert: vc.CACert, TLSServerName: vc.TLSServerName,
-			UseEnvironment: vc.UseEnvironment, KVVersion: vc.KVVersion,
-			CacheTTL: time.Duration(vc.CacheTTL), MaxStale: time.Duration(vc.MaxStale), RequestTimeout: time.Duration(vc.RequestTimeout),
-			Auth: providers.VaultAuth{
-				Method: vc.Auth.Method, Mount: vc.Auth.Mount, Token: vc.Auth.Token,
-				RoleID: vc.Auth.RoleID, SecretIDFile: vc.Auth.SecretIDFile, SecretIDWrapped: vc.Auth.SecretIDWrapped,
-				Role: vc.Auth.Role, JWTFile: vc.Auth.JWTFile,
-			},
-			Logger: log,
-		})
+		v, err := providers.NewVault(ctx, vaultConfig(vc, log))
 		if err != nil {
 			return nil, fmt.Errorf("vault: %w", err)
 		}
@@ -202,7 +190,7 @@ func build(ctx context.Context, cfg *Config, getenv func(string) string, log *sl
 			provs[p.Name] = op
 		}
 	}
-	store, checkers, err := buildQuota(cfg, keys, log)
+	store, checkers, err := buildQuota(ctx, cfg, keys, log)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -272,7 +260,7 @@ func build(ctx context.Context, cfg *Config, getenv func(string) string, log *sl
 
 // buildQuota returns the budget store: Redis when addresses are configured,
 // else process memory.
-func buildQuota(cfg *Config, keys broker.KeySource, log *slog.Logger) (*quota.Store, map[string]broker.Checker, error) {
+func buildQuota(ctx context.Context, cfg *Config, keys broker.KeySource, log *slog.Logger) (*quota.Store, map[string]broker.Checker, error) {
 	q := cfg.Quota
 	opts := quota.Options{
 		Global:   cfg.globalBudgets(),
@@ -290,25 +278,11 @@ func buildQuota(cfg *Config, keys broker.KeySource, log *slog.Logger) (*quota.St
 	if len(q.Redis.Addrs) == 0 {
 		return quota.NewMemory(cfg.limits(), opts), map[string]broker.Checker{}, nil
 	}
-	ro := &redis.UniversalOptions{
-		Addrs:      q.Redis.Addrs,
-		MasterName: q.Redis.MasterName,
-		Username:   q.Redis.Username,
-		DB:         q.Redis.DB,
+	client, err := openRedis(ctx, q.Redis, keys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("quota.redis: %w", err)
 	}
-	if q.Redis.Password != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		pw, err := keys.Key(ctx, q.Redis.Password)
-		cancel()
-		if err != nil {
-			return nil, nil, fmt.Errorf("quota.redis.password: %w", err)
-		}
-		ro.Password = pw
-	}
-	if q.Redis.TLS {
-		ro.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	store := quota.NewRedis(redis.NewUniversalClient(ro), cfg.limits(), quota.RedisOptions{Options: opts, Prefix: q.Redis.Prefix})
+	store := quota.NewRedis(client, cfg.limits(), quota.RedisOptions{Options: opts, Prefix: q.Redis.Prefix})
 	return store, map[string]broker.Checker{"redis": store}, nil
 }
 
