@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -27,6 +28,10 @@ type Options struct {
 	Now           Clock
 	// Checkers are probed by Ready, e.g. the quota store and the key vault.
 	Checkers map[string]Checker
+	// SettleQueue bounds the settlements waiting to be applied after their
+	// responses went out (default 8192); SettleWorkers apply them (default
+	// 8). A request that finds the queue full settles before answering.
+	SettleQueue, SettleWorkers int
 }
 
 // Broker runs the sampling pipeline. It is safe for concurrent use.
@@ -37,6 +42,7 @@ type Broker struct {
 	opts      Options
 	log       *slog.Logger
 	now       Clock
+	settler   *settler // nil without a quota
 }
 
 // New returns a broker serving servers with models, calling providers by
@@ -59,6 +65,9 @@ func New(servers []*Server, models []Model, providers map[string]Provider, opts 
 	}
 	if b.opts.Counter == nil {
 		b.opts.Counter = ByteCounter{}
+	}
+	if b.opts.Quota != nil {
+		b.settler = newSettler(b.opts.Quota, cmp.Or(max(opts.SettleWorkers, 0), 8), cmp.Or(max(opts.SettleQueue, 0), 8192), b.log)
 	}
 	var errs []error
 	catalog := make(map[string]Model, len(models))
@@ -114,6 +123,25 @@ func New(servers []*Server, models []Model, providers map[string]Provider, opts 
 		return nil, err
 	}
 	return b, nil
+}
+
+// Close applies the settlements still queued, or gives up when ctx ends
+// (their holds are then charged in full when they expire). Requests served
+// after Close settle before they answer.
+func (b *Broker) Close(ctx context.Context) error {
+	if b.settler == nil {
+		return nil
+	}
+	return b.settler.close(ctx)
+}
+
+// SettleFailures is how many settlements failed after their retries: those
+// requests are charged their worst case when their holds expire.
+func (b *Broker) SettleFailures() int64 {
+	if b.settler == nil {
+		return 0
+	}
+	return b.settler.failed.Load()
 }
 
 // Limits returns the broker's effective request limits.
@@ -184,8 +212,9 @@ func (b *Broker) Sample(ctx context.Context, srv *Server, req *Request, ev *Even
 		Tokens:   ev.PromptTokensEstimated + p.MaxTokens,
 	}
 	held := false
+	resv := Reservation{ID: ev.ID, Server: srv.ID, Model: model.Name, Charge: worst}
 	if q := b.opts.Quota; q != nil {
-		if err := q.Reserve(ctx, Reservation{ID: ev.ID, Server: srv.ID, Model: model.Name, Charge: worst}); err != nil {
+		if err := q.Reserve(ctx, resv); err != nil {
 			return nil, b.finish(ctx, ev, quotaError(err))
 		}
 		held = true
@@ -196,7 +225,7 @@ func (b *Broker) Sample(ctx context.Context, srv *Server, req *Request, ev *Even
 			// A fresh context: the client may have gone, the hold must not stay.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			if err := b.opts.Quota.Release(rctx, ev.ID); err != nil {
+			if err := b.opts.Quota.Release(rctx, resv); err != nil {
 				b.log.Warn("release reservation", "request_id", ev.ID, "server", srv.ID, "err", err)
 			}
 		}
@@ -231,20 +260,14 @@ func (b *Broker) Sample(ctx context.Context, srv *Server, req *Request, ev *Even
 	st.done(StageOutput)
 
 	// Settle what was really used, even when the output is then blocked:
-	// the provider was paid either way.
+	// the provider was paid either way. The settlement is applied after
+	// the response (see settler); until then the hold covers it.
 	if held {
 		actual := Charge{
 			MicroUSD: model.Cost(comp.Usage.PromptTokens, comp.Usage.CachedPromptTokens, comp.Usage.CompletionTokens),
 			Tokens:   comp.Usage.PromptTokens + comp.Usage.CompletionTokens,
 		}
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		err := b.opts.Quota.Settle(sctx, ev.ID, actual)
-		cancel()
-		if err != nil {
-			// The hold expires on its own; the request is refused because
-			// it cannot be charged correctly.
-			return nil, b.finish(ctx, ev, quotaError(err))
-		}
+		b.settler.settle(resv, actual)
 		ev.SettledMicroUSD = actual.MicroUSD
 	}
 	st.done(StageSettle)

@@ -98,11 +98,13 @@ type Quota interface {
 	// ReasonRateLimited (with RetryAfter) when r does not fit; any other
 	// error means the store is unreachable.
 	Reserve(ctx context.Context, r Reservation) error
-	// Settle replaces the hold of request id by its actual charge and
-	// releases the rest. Settling the same id again charges nothing more.
-	Settle(ctx context.Context, id string, actual Charge) error
-	// Release drops the hold of request id without charging it.
-	Release(ctx context.Context, id string) error
+	// Settle replaces the hold of r (found by r.ID and r.Server) by its
+	// actual charge and releases the rest. Settling the same reservation
+	// again charges nothing more. A hold never settled nor released is
+	// charged in full when it expires.
+	Settle(ctx context.Context, r Reservation, actual Charge) error
+	// Release drops the hold of r without charging it.
+	Release(ctx context.Context, r Reservation) error
 }
 
 // Reservation is the worst-case charge of a request.

@@ -67,7 +67,7 @@ func roundTrip(b *testing.B, ctx context.Context, s *Store, id string) {
 	if err := s.Reserve(ctx, resv(id, "s", broker.Charge{MicroUSD: 5000, Tokens: 1200})); err != nil {
 		b.Fatal(err)
 	}
-	if err := s.Settle(ctx, id, broker.Charge{MicroUSD: 1200, Tokens: 300}); err != nil {
+	if err := s.Settle(ctx, held(id, "s"), broker.Charge{MicroUSD: 1200, Tokens: 300}); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -4,8 +4,10 @@
 -- on one Redis Cluster node. Times are microseconds from the Go clock.
 --
 --   <base>:limits      string  JSON broker.ServerLimits overriding the config
---   <base>:holds       zset    request id -> when its hold expires
---   <base>:hold        hash    request id -> "usd tokens tinc pid1 pid2 pid3 pid4"
+--   <base>:holds       zset    request id -> when its hold expires, or, once
+--                              expired, when its record is forgotten
+--   <base>:hold        hash    request id -> "<state> usd tokens tinc pid1 pid2 pid3 pid4",
+--                              state h (held) or x (expired: charged in full)
 --   <base>:done        zset    settled or released id -> when it is forgotten
 --   <base>:p:<period>  hash    su st (spent µUSD, tokens), hu ht (held), n (requests)
 --   <base>:rpm, :tpm   string  GCRA theoretical arrival times
@@ -18,35 +20,47 @@ local function num(v) return tonumber(v) or 0 end
 local function int(v) return string.format('%d', v) end
 local function ceildiv(a, b) return math.floor((a + b - 1) / b) end
 
--- hold returns what id holds: µUSD, tokens, the µs of tokens-per-minute
--- allowance it took and the keys of its periods; nil if id holds nothing.
--- It forgets the hold: the caller gives the amounts back.
-local function hold(id)
+-- record returns the state of id's hold record ('h' or 'x'), its µUSD,
+-- tokens, the µs of tokens-per-minute allowance it took and the keys of its
+-- periods, then the record itself; nil if there is none. forget drops it.
+local function record(id)
   local rec = redis.call('HGET', HOLD, id)
   if not rec then return nil end
   local f = {}
   for w in string.gmatch(rec, '%S+') do f[#f + 1] = w end
+  return f[1], tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), {pkey(f[5]), pkey(f[6]), pkey(f[7]), pkey(f[8])}, rec
+end
+local function forget(id)
   redis.call('ZREM', HOLDS, id)
   redis.call('HDEL', HOLD, id)
-  return tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), {pkey(f[4]), pkey(f[5]), pkey(f[6]), pkey(f[7])}
 end
 
--- unhold drops hold id, returning its amounts to its periods, and returns
--- what hold does.
-local function unhold(id)
-  local usd, tok, tinc, keys = hold(id)
-  if not usd then return nil end
+-- book adds to the counters of each period key: spent µUSD and tokens, held
+-- µUSD and tokens taken off, requests. One read and one write per period.
+local function book(keys, usd, tok, hu, ht, n)
   for _, k in ipairs(keys) do
-    redis.call('HINCRBY', k, 'hu', int(0 - usd))
-    redis.call('HINCRBY', k, 'ht', int(0 - tok))
+    local c = redis.call('HMGET', k, 'su', 'st', 'hu', 'ht', 'n')
+    redis.call('HSET', k, 'su', int(num(c[1]) + usd), 'st', int(num(c[2]) + tok),
+      'hu', int(num(c[3]) - hu), 'ht', int(num(c[4]) - ht), 'n', int(num(c[5]) + n))
   end
-  return usd, tok, tinc, keys
 end
 
--- purge returns the amounts of holds expired at now to their budgets and
--- forgets settled ids past their replay window.
-local function purge(now)
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', HOLDS, '-inf', now)) do unhold(id) end
+-- purge charges holds expired at now in full (the broker that held them
+-- may have paid the provider and died) and keeps their record for a late
+-- settlement until now+ttl; then forgets the record and remembers the id as
+-- settled. It also forgets settled ids past their replay window.
+local function purge(now, ttl)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', HOLDS, '-inf', now)) do
+    local state, usd, tok, _, keys, rec = record(id)
+    if state == 'h' then
+      book(keys, usd, tok, usd, tok, 1)
+      redis.call('HSET', HOLD, id, 'x' .. string.sub(rec, 2))
+      redis.call('ZADD', HOLDS, int(now + ttl), id)
+    else
+      forget(id)
+      if state then redis.call('ZADD', DONE, int(now + ttl), id) end
+    end
+  end
   redis.call('ZREMRANGEBYSCORE', DONE, '-inf', now)
 end
 

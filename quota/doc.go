@@ -12,8 +12,10 @@
 // broker.ReasonRateLimited and a Retry-After. After the call, Settle
 // replaces the hold by the real charge, once per request id however often
 // it is replayed, and Release drops the hold of a request refused later.
-// A hold never settled (the broker died) expires after Options.HoldTTL and
-// its amount returns to the budget. Usage is counted in every period, with
+// A hold never settled (the broker died, perhaps after paying the provider)
+// is charged in full after Options.HoldTTL; a late Settle corrects it. Settle
+// and Release name the reservation's server, so any replica may settle any
+// request and no store keeps per-request state in process. Usage is counted in every period, with
 // or without a budget, so a budget set mid-period is exact at once.
 //
 // # Stores

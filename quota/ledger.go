@@ -14,18 +14,20 @@ import (
 //
 // Errors mean the store could not be reached; refusals are verdicts.
 type ledger interface {
-	// reserve purges expired holds and, if o fits every budget and rate
-	// limit in force (the book's override, else o.limits), holds it in
-	// o's periods until o.now+o.ttl.
+	// reserve purges expired holds (charging them in full) and, if o fits
+	// every budget and rate limit in force (the book's override, else
+	// o.limits), holds it in o's periods until o.now+o.ttl.
 	reserve(ctx context.Context, tag string, o *op) (verdict, error)
-	// settle replaces the hold of o.id by o.amount in the hold's periods,
-	// or charges o.amount to o's periods when the hold is gone, and
-	// remembers o.id as settled until o.now+o.ttl.
+	// settle replaces the hold of o.id by o.amount in the hold's periods
+	// (correcting the full charge of an expired hold), or charges o.amount
+	// to o's periods when there is no hold, and remembers o.id as settled
+	// until o.now+o.ttl.
 	settle(ctx context.Context, tag string, o *op) (int, error)
-	// release drops the hold of o.id and remembers it as settled.
+	// release drops the hold of o.id (taking back the full charge of an
+	// expired one) and remembers it as settled.
 	release(ctx context.Context, tag string, o *op) (int, error)
 	// usage returns the counters of the periods ids, after purging.
-	usage(ctx context.Context, tag string, now int64, ids []string) ([]counters, error)
+	usage(ctx context.Context, tag string, now, ttl int64, ids []string) ([]counters, error)
 	override(ctx context.Context, tag string) (broker.ServerLimits, bool, error)
 	setOverride(ctx context.Context, tag string, d *limitsDoc) error
 	deleteOverride(ctx context.Context, tag string) error
@@ -59,7 +61,8 @@ type counters struct {
 const (
 	settledNow     = 0 // the hold was replaced by the charge (released)
 	settledBefore  = 1 // a replay: nothing changed
-	settledExpired = 2 // settle: the hold was gone, the charge was recorded anyway; release: nothing was held
+	settledExpired = 2 // settle: no hold, the charge was recorded anyway; release: nothing was held
+	settledLate    = 3 // settle: the hold had expired and been charged in full; the charge was corrected
 )
 
 // Verdict codes of reserve.

@@ -45,7 +45,8 @@ type periodBook struct {
 type memHold struct {
 	amount  broker.Charge
 	tinc    int64 // what it consumed of the tokens-per-minute allowance
-	expires int64
+	expires int64 // when it expires, or once expired, when it is forgotten
+	expired bool  // charged in full, kept for a late settlement
 	periods [len(periodNames)]string
 }
 
@@ -58,13 +59,23 @@ func (m *memLedger) book(tag string) *book {
 	return b
 }
 
-// purge returns expired holds to their budgets and forgets settled ids
-// past their replay window (common.lua).
-func (b *book) purge(now int64) {
+// purge charges holds expired at now in full and keeps them for a late
+// settlement until now+ttl, then remembers them as settled; it forgets
+// settled ids past their replay window (common.lua).
+func (b *book) purge(now, ttl int64) {
 	for _, id := range b.expiries.popUntil(now) {
-		if h, ok := b.holds[id]; ok && h.expires <= now {
-			b.unhold(id, h)
+		h, ok := b.holds[id]
+		if !ok || h.expires > now {
+			continue
 		}
+		if !h.expired {
+			b.book(h.periods, h.amount, h.amount, 1)
+			h.expired, h.expires = true, now+ttl
+			b.expiries.push(h.expires, id)
+			continue
+		}
+		delete(b.holds, id)
+		b.remember(id, now+ttl)
 	}
 	for _, id := range b.doneq.popUntil(now) {
 		if t, ok := b.done[id]; ok && t <= now {
@@ -83,12 +94,15 @@ func (b *book) purge(now int64) {
 	}
 }
 
-func (b *book) unhold(id string, h *memHold) {
-	for _, pid := range h.periods {
+// book adds spent to the counters of pids, takes held off them and adds n
+// requests (common.lua).
+func (b *book) book(pids [len(periodNames)]string, spent, held broker.Charge, n int64) {
+	for _, pid := range pids {
 		p := b.period(pid)
-		p.held = sub(p.held, h.amount)
+		p.spent = add(p.spent, spent)
+		p.held = sub(p.held, held)
+		p.requests += n
 	}
-	delete(b.holds, id)
 }
 
 // period returns the counters of pid, creating them (without expiry) as
@@ -116,7 +130,7 @@ func (m *memLedger) reserve(_ context.Context, tag string, o *op) (verdict, erro
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.book(tag)
-	b.purge(o.now)
+	b.purge(o.now, o.ttl)
 	if _, held := b.holds[o.id]; held {
 		return verdict{code: duplicateID}, nil
 	}
@@ -185,31 +199,32 @@ func (m *memLedger) settle(_ context.Context, tag string, o *op) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.book(tag)
-	b.purge(o.now)
+	b.purge(o.now, o.ttl)
 	if _, done := b.done[o.id]; done {
 		return settledBefore, nil
 	}
 	res := settledNow
-	var pids [len(periodNames)]string
-	if h, ok := b.holds[o.id]; ok {
-		b.unhold(o.id, h)
+	switch h, ok := b.holds[o.id]; {
+	case ok && !h.expired:
+		delete(b.holds, o.id)
 		if rt := h.amount.Tokens; rt > 0 && o.amount.Tokens < rt {
 			b.refund(o.now, h.tinc*(rt-o.amount.Tokens)/rt)
 		}
-		pids = h.periods
-	} else {
+		b.book(h.periods, o.amount, h.amount, 1)
+	case ok:
+		delete(b.holds, o.id)
+		res = settledLate
+		b.book(h.periods, sub(o.amount, h.amount), broker.Charge{}, 0)
+	default:
 		res = settledExpired
+		var pids [len(periodNames)]string
 		for i, ref := range o.periods {
 			b.touch(o.now, ref)
 			pids[i] = ref.id
 		}
+		b.book(pids, o.amount, broker.Charge{}, 1)
 	}
-	for _, pid := range pids {
-		p := b.period(pid)
-		p.spent = add(p.spent, o.amount)
-		p.requests++
-	}
-	b.remember(o)
+	b.remember(o.id, o.now+o.ttl)
 	return res, nil
 }
 
@@ -218,7 +233,7 @@ func (m *memLedger) release(_ context.Context, tag string, o *op) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.book(tag)
-	b.purge(o.now)
+	b.purge(o.now, o.ttl)
 	if _, done := b.done[o.id]; done {
 		return settledBefore, nil
 	}
@@ -226,15 +241,20 @@ func (m *memLedger) release(_ context.Context, tag string, o *op) (int, error) {
 	if !ok {
 		return settledExpired, nil
 	}
-	b.unhold(o.id, h)
-	b.refund(o.now, h.tinc)
-	b.remember(o)
+	delete(b.holds, o.id)
+	if h.expired {
+		b.book(h.periods, sub(broker.Charge{}, h.amount), broker.Charge{}, -1)
+	} else {
+		b.book(h.periods, broker.Charge{}, h.amount, 0)
+		b.refund(o.now, h.tinc)
+	}
+	b.remember(o.id, o.now+o.ttl)
 	return settledNow, nil
 }
 
-func (b *book) remember(o *op) {
-	b.done[o.id] = o.now + o.ttl
-	b.doneq.push(o.now+o.ttl, o.id)
+func (b *book) remember(id string, until int64) {
+	b.done[id] = until
+	b.doneq.push(until, id)
 }
 
 // refund gives back part of the tokens-per-minute allowance a hold took.
@@ -245,11 +265,11 @@ func (b *book) refund(now, amount int64) {
 }
 
 // usage mirrors usage.lua.
-func (m *memLedger) usage(_ context.Context, tag string, now int64, ids []string) ([]counters, error) {
+func (m *memLedger) usage(_ context.Context, tag string, now, ttl int64, ids []string) ([]counters, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.book(tag)
-	b.purge(now)
+	b.purge(now, ttl)
 	out := make([]counters, len(ids))
 	for i, id := range ids {
 		if p, ok := b.periods[id]; ok && (p.expires == 0 || p.expires > now) {

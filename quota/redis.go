@@ -121,9 +121,9 @@ func (r *redisLedger) release(ctx context.Context, tag string, o *op) (int, erro
 	return int(n), err
 }
 
-func (r *redisLedger) usage(ctx context.Context, tag string, now int64, ids []string) ([]counters, error) {
-	args := make([]any, 0, 1+len(ids))
-	args = append(args, now)
+func (r *redisLedger) usage(ctx context.Context, tag string, now, ttl int64, ids []string) ([]counters, error) {
+	args := make([]any, 0, 2+len(ids))
+	args = append(args, now, ttl)
 	for _, id := range ids {
 		args = append(args, id)
 	}

@@ -140,10 +140,10 @@ func TestRedisUnreachable(t *testing.T) {
 			t.Fatalf("fail-open Reserve: %v", err)
 		}
 	}
-	must(t, open.Settle(ctx, "a", usd(1000)))
-	must(t, open.Release(ctx, "b"))
-	if got := open.FailOpenCount(); got != 2 {
-		t.Errorf("FailOpenCount %d, want 2", got)
+	must(t, open.Settle(ctx, held("a", "s"), usd(1000)))
+	must(t, open.Release(ctx, held("b", "s")))
+	if got := open.FailOpenCount(); got != 3 {
+		t.Errorf("FailOpenCount %d, want 3 (two reservations, one settlement)", got)
 	}
 }
 
@@ -158,7 +158,7 @@ func TestRedisDownBeforeSettle(t *testing.T) {
 		id := fmt.Sprint("open-", failOpen)
 		must(t, s.Reserve(ctx, resv(id, "s", usd(1))))
 		c.Close()
-		err := s.Settle(ctx, id, usd(1))
+		err := s.Settle(ctx, held(id, "s"), usd(1))
 		if failOpen && (err != nil || s.FailOpenCount() != 1) {
 			t.Errorf("failing open: Settle %v, FailOpenCount %d", err, s.FailOpenCount())
 		}

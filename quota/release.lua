@@ -1,12 +1,19 @@
 -- release: ARGV now, ttl, id. Drops the hold of id and gives back the
--- tokens-per-minute allowance it took. Returns 0 released, 1 settled or
--- released before, 2 nothing held (expired or unknown).
+-- tokens-per-minute allowance it took; a hold that expired was charged in
+-- full, and that charge is taken back. Returns 0 released, 1 settled or
+-- released before, 2 nothing held (unknown or forgotten).
 local now, ttl, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 
-purge(now)
+purge(now, ttl)
 if redis.call('ZSCORE', DONE, id) then return 1 end
-local usd, _, tinc = unhold(id)
-if not usd then return 2 end
-refund(now, tinc)
+local state, usd, tok, tinc, keys = record(id)
+if not state then return 2 end
+forget(id)
+if state == 'h' then
+  book(keys, 0, 0, usd, tok, 0)
+  refund(now, tinc)
+else
+  book(keys, 0 - usd, 0 - tok, 0, 0, -1)
+end
 redis.call('ZADD', DONE, int(now + ttl), id)
 return 0

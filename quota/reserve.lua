@@ -6,7 +6,7 @@
 local now, ttl, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local usd, tok = tonumber(ARGV[4]), tonumber(ARGV[5])
 
-purge(now)
+purge(now, ttl)
 if redis.call('ZSCORE', HOLDS, id) or redis.call('ZSCORE', DONE, id) then return {4} end
 local limits = cjson.decode(redis.call('GET', base .. ':limits') or ARGV[14])
 local names = {day = 1, week = 2, month = 3, lifetime = 4}
@@ -47,12 +47,13 @@ local pids = {}
 for i = 1, 4 do
   local k = pkey(ARGV[4 + 2 * i])
   redis.call('HINCRBY', k, 'hu', ARGV[4])
-  redis.call('HINCRBY', k, 'ht', ARGV[5])
-  touch(i)
+  -- The counters need an expiry once, when they are created (the expiry is
+  -- the period's end plus the retention, the same whenever it is set).
+  if redis.call('HINCRBY', k, 'ht', ARGV[5]) == tok then touch(i) end
   pids[i] = ARGV[4 + 2 * i]
 end
 redis.call('ZADD', HOLDS, int(now + ttl), id)
-redis.call('HSET', HOLD, id, ARGV[4] .. ' ' .. ARGV[5] .. ' ' .. int(tinc) .. ' ' .. table.concat(pids, ' '))
+redis.call('HSET', HOLD, id, 'h ' .. ARGV[4] .. ' ' .. ARGV[5] .. ' ' .. int(tinc) .. ' ' .. table.concat(pids, ' '))
 if rtat then redis.call('SET', base .. ':rpm', int(rtat), 'PX', ceildiv(rtat - now, 1000)) end
 if ttat then redis.call('SET', TPM, int(ttat), 'PX', ceildiv(ttat - now, 1000)) end
 return {0}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,9 +20,10 @@ type Options struct {
 	// limits. Only their periods and amounts are used.
 	Global []broker.Budget
 	// HoldTTL is how long an unsettled reservation holds its amount before
-	// it returns to the budget (the broker died). Settled ids are remembered
-	// as long, so that a replayed Settle charges nothing more. Default 10
-	// minutes.
+	// it is charged in full (the broker may have paid the provider and
+	// died); a late Settle still corrects that charge within another
+	// HoldTTL. Settled ids are remembered as long, so that a replayed Settle
+	// charges nothing more. Default 10 minutes.
 	HoldTTL time.Duration
 	// Retention is how long a period's usage is kept after the period ends,
 	// for Usage's history. Default two years.
@@ -58,10 +58,6 @@ type Store struct {
 	failOpen  bool
 	passed    atomic.Int64
 	periods   atomic.Pointer[periodCache]
-
-	mu    sync.Mutex
-	reqs  map[string]*request // reservations this process made, by id
-	queue deadlines           // when to forget them
 }
 
 var (
@@ -69,15 +65,6 @@ var (
 	_ broker.QuotaAdmin = (*Store)(nil)
 	_ broker.Checker    = (*Store)(nil)
 )
-
-// request is what Settle and Release need to find a reservation's books:
-// broker.Quota identifies a reservation by id alone.
-type request struct {
-	server     string
-	global     bool // also held against the global budgets
-	failedOpen bool // let through unmetered
-	forget     int64
-}
 
 // limitsDoc is a ServerLimits with its JSON, which the Lua scripts read.
 type limitsDoc struct {
@@ -104,7 +91,6 @@ func newStore(led ledger, config map[string]broker.ServerLimits, opts Options) *
 		now:       opts.Now,
 		log:       opts.Logger,
 		failOpen:  opts.FailOpen,
-		reqs:      map[string]*request{},
 	}
 	if s.ttl <= 0 {
 		s.ttl = 10 * time.Minute
@@ -155,64 +141,44 @@ func serverTag(server string) string {
 // global hold is released. So spent+held never exceeds any budget at any
 // instant, but a concurrent request may be refused by a global hold that is
 // then released. If the store fails mid-step (a timeout), a hold it may
-// have recorded returns when it expires.
+// have recorded is charged in full when it expires.
 func (s *Store) Reserve(ctx context.Context, r broker.Reservation) error {
 	if r.ID == "" || r.MicroUSD < 0 || r.Tokens < 0 {
 		return broker.Errorf(broker.ReasonInternal, "invalid reservation")
 	}
 	now := s.now()
-	s.mu.Lock()
-	s.sweep(now)
-	if _, dup := s.reqs[r.ID]; dup {
-		s.mu.Unlock()
-		return broker.Errorf(broker.ReasonInternal, "request id reserved twice")
-	}
-	req := &request{server: r.Server, forget: micros(now.Add(2 * s.ttl))}
-	s.reqs[r.ID] = req
-	s.queue.push(req.forget, r.ID)
-	s.mu.Unlock()
-
 	o := s.op(now, r.ID, r.Charge)
 	if s.global != nil {
 		o.limits = s.global
 		v, err := s.led.reserve(ctx, globalTag, &o)
 		if err != nil {
-			return s.unreachable(ctx, r, req, fmt.Errorf("reserve %s against the global budget: %w", r.ID, err))
+			return s.unreachable(ctx, r, fmt.Errorf("reserve %s against the global budget: %w", r.ID, err))
 		}
 		if v.code != admitted {
-			s.drop(r.ID)
 			return v.err("global")
 		}
 	}
 	o.limits = s.limits(r.Server)
 	v, err := s.led.reserve(ctx, serverTag(r.Server), &o)
 	if err == nil && v.code == admitted {
-		s.mu.Lock()
-		req.global = s.global != nil
-		s.mu.Unlock()
 		return nil
 	}
 	if s.global != nil {
 		s.compensate(ctx, r.ID, now)
 	}
 	if err != nil {
-		return s.unreachable(ctx, r, req, fmt.Errorf("reserve %s for server %s: %w", r.ID, r.Server, err))
+		return s.unreachable(ctx, r, fmt.Errorf("reserve %s for server %s: %w", r.ID, r.Server, err))
 	}
-	s.drop(r.ID)
 	return v.err("server's")
 }
 
 // unreachable fails closed with err, or lets the request through when the
 // store is configured to fail open.
-func (s *Store) unreachable(ctx context.Context, r broker.Reservation, req *request, err error) error {
+func (s *Store) unreachable(ctx context.Context, r broker.Reservation, err error) error {
 	if !s.failOpen || ctx.Err() != nil {
-		s.drop(r.ID)
 		return err
 	}
 	n := s.passed.Add(1)
-	s.mu.Lock()
-	req.failedOpen = true
-	s.mu.Unlock()
 	s.log.Error("quota store unreachable: request let through unmetered (fail-open)",
 		"request_id", r.ID, "server", r.Server, "fail_open_total", n, "err", err)
 	return nil
@@ -224,116 +190,79 @@ func (s *Store) compensate(ctx context.Context, id string, now time.Time) {
 	defer cancel()
 	o := s.op(now, id, broker.Charge{})
 	if _, err := s.led.release(ctx, globalTag, &o); err != nil {
-		s.log.Warn("release global hold; it returns when it expires", "request_id", id, "hold_ttl", s.ttl, "err", err)
+		s.log.Warn("release global hold; it is charged in full when it expires", "request_id", id, "hold_ttl", s.ttl, "err", err)
 	}
 }
 
-// FailOpenCount is how many requests were let through, unmetered or
-// uncharged, because the store could not be reached while failing open.
+// FailOpenCount is how many steps let a request through unmetered or
+// uncharged because the store could not be reached while failing open: a
+// reservation and then its settlement may both count.
 func (s *Store) FailOpenCount() int64 { return s.passed.Load() }
 
-// Settle implements broker.Quota. It must run in the process that made the
-// reservation. A hold that expired before settlement is still charged, to
-// the current periods, and logged: the provider was paid. When the store
-// cannot be reached, it returns the error, or, failing open, logs and
-// counts the uncharged request and returns nil.
-func (s *Store) Settle(ctx context.Context, id string, actual broker.Charge) error {
-	if actual.MicroUSD < 0 || actual.Tokens < 0 {
+// Settle implements broker.Quota. Any replica may settle a reservation:
+// the books are found by r.Server. A hold that expired before settlement
+// was charged in full; its charge is corrected to actual. A settlement
+// with no hold at all (forgotten, or reserved while failing open) is
+// charged to the current periods, and logged: the provider was paid. When
+// the store cannot be reached, it returns the error, or, failing open,
+// logs and counts the uncharged request and returns nil.
+func (s *Store) Settle(ctx context.Context, r broker.Reservation, actual broker.Charge) error {
+	if r.ID == "" || actual.MicroUSD < 0 || actual.Tokens < 0 {
 		return broker.Errorf(broker.ReasonInternal, "invalid charge")
 	}
-	req, ok := s.lookup(id)
-	if !ok {
-		return fmt.Errorf("settle %s: no reservation known to this process", id)
-	}
-	if req.failedOpen {
-		return nil
-	}
-	now := s.now()
-	o := s.op(now, id, actual)
-	res, err := s.led.settle(ctx, serverTag(req.server), &o)
+	o := s.op(s.now(), r.ID, actual)
+	res, err := s.led.settle(ctx, serverTag(r.Server), &o)
 	if err != nil {
-		return s.unsettled(ctx, id, req, fmt.Errorf("settle %s for server %s: %w", id, req.server, err))
+		return s.unsettled(ctx, r, fmt.Errorf("settle %s for server %s: %w", r.ID, r.Server, err))
 	}
-	if req.global {
+	if s.global != nil {
 		if _, err := s.led.settle(ctx, globalTag, &o); err != nil {
-			return s.unsettled(ctx, id, req, fmt.Errorf("settle %s against the global budget: %w", id, err))
+			return s.unsettled(ctx, r, fmt.Errorf("settle %s against the global budget: %w", r.ID, err))
 		}
 	}
-	if res == settledExpired {
-		s.log.Warn("reservation expired before it was settled; charged to the current periods",
-			"request_id", id, "server", req.server, "hold_ttl", s.ttl)
+	switch res {
+	case settledLate:
+		s.log.Warn("reservation expired before it was settled; its full charge was corrected",
+			"request_id", r.ID, "server", r.Server, "hold_ttl", s.ttl)
+	case settledExpired:
+		s.log.Warn("settled a request with no hold; charged to the current periods",
+			"request_id", r.ID, "server", r.Server, "hold_ttl", s.ttl)
 	}
-	s.settled(id, now)
 	return nil
 }
 
 // unsettled returns err, or, when the store fails open, logs that the
 // request goes uncharged and counts it.
-func (s *Store) unsettled(ctx context.Context, id string, req request, err error) error {
+func (s *Store) unsettled(ctx context.Context, r broker.Reservation, err error) error {
 	if !s.failOpen || ctx.Err() != nil {
 		return err
 	}
 	n := s.passed.Add(1)
 	s.log.Error("quota store unreachable: request let through uncharged (fail-open)",
-		"request_id", id, "server", req.server, "fail_open_total", n, "err", err)
+		"request_id", r.ID, "server", r.Server, "fail_open_total", n, "err", err)
 	return nil
 }
 
-// Release implements broker.Quota. Releasing an unknown, expired, settled
-// or released reservation does nothing.
-func (s *Store) Release(ctx context.Context, id string) error {
-	req, ok := s.lookup(id)
-	if !ok || req.failedOpen {
+// Release implements broker.Quota. Releasing an unknown, settled or
+// released reservation does nothing; releasing an expired one takes back
+// its full charge. When the store cannot be reached, the hold stays and is
+// charged in full when it expires; failing open, that is logged and nil
+// returned.
+func (s *Store) Release(ctx context.Context, r broker.Reservation) error {
+	o := s.op(s.now(), r.ID, broker.Charge{})
+	_, err := s.led.release(ctx, serverTag(r.Server), &o)
+	if err != nil {
+		err = fmt.Errorf("release %s for server %s: %w", r.ID, r.Server, err)
+	} else if s.global != nil {
+		if _, err = s.led.release(ctx, globalTag, &o); err != nil {
+			err = fmt.Errorf("release %s against the global budget: %w", r.ID, err)
+		}
+	}
+	if err != nil && s.failOpen && ctx.Err() == nil {
+		s.log.Warn("quota store unreachable: hold not released (fail-open)", "request_id", r.ID, "server", r.Server, "err", err)
 		return nil
 	}
-	now := s.now()
-	o := s.op(now, id, broker.Charge{})
-	if _, err := s.led.release(ctx, serverTag(req.server), &o); err != nil {
-		return fmt.Errorf("release %s for server %s: %w", id, req.server, err)
-	}
-	if req.global {
-		if _, err := s.led.release(ctx, globalTag, &o); err != nil {
-			return fmt.Errorf("release %s against the global budget: %w", id, err)
-		}
-	}
-	s.settled(id, now)
-	return nil
-}
-
-func (s *Store) lookup(id string) (request, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	req, ok := s.reqs[id]
-	if !ok {
-		return request{}, false
-	}
-	return *req, true
-}
-
-// settled keeps id only as long as its ledgers remember it was settled.
-func (s *Store) settled(id string, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if req, ok := s.reqs[id]; ok {
-		req.forget = micros(now.Add(s.ttl))
-		s.queue.push(req.forget, id)
-	}
-}
-
-func (s *Store) drop(id string) {
-	s.mu.Lock()
-	delete(s.reqs, id)
-	s.mu.Unlock()
-}
-
-// sweep forgets reservations that can no longer be settled or replayed.
-// s.mu is held.
-func (s *Store) sweep(now time.Time) {
-	for _, id := range s.queue.popUntil(micros(now)) {
-		if req, ok := s.reqs[id]; ok && req.forget <= micros(now) {
-			delete(s.reqs, id)
-		}
-	}
+	return err
 }
 
 // op describes one step at now, with the current periods.
@@ -463,7 +392,7 @@ func (s *Store) usage(ctx context.Context, tag string, budgets []broker.Budget, 
 	for i, p := range ps {
 		ids[i] = p.ID
 	}
-	cs, err := s.led.usage(ctx, tag, micros(now), ids)
+	cs, err := s.led.usage(ctx, tag, micros(now), s.ttl.Microseconds(), ids)
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,9 @@ func resv(id, server string, c broker.Charge) broker.Reservation {
 	return broker.Reservation{ID: id, Server: server, Model: "m", Charge: c}
 }
 
+// held names a reservation to settle or release.
+func held(id, server string) broker.Reservation { return broker.Reservation{ID: id, Server: server} }
+
 func day(usd, tokens int64) broker.ServerLimits {
 	return broker.ServerLimits{Budgets: []broker.Budget{{Period: broker.PeriodDay, MicroUSD: usd, Tokens: tokens}}}
 }
@@ -97,26 +100,29 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 		if got := current(t, s, "s", "day"); got.Reserved != usd(60) || got.Spent != usd(0) {
 			t.Errorf("after one hold: %+v", got)
 		}
-		must(t, s.Settle(ctx, "a", usd(20)))
-		must(t, s.Settle(ctx, "a", usd(20))) // replayed: charges nothing more
-		must(t, s.Settle(ctx, "a", usd(99)))
+		must(t, s.Settle(ctx, held("a", "s"), usd(20)))
+		must(t, s.Settle(ctx, held("a", "s"), usd(20))) // replayed: charges nothing more
+		must(t, s.Settle(ctx, held("a", "s"), usd(99)))
 		got := current(t, s, "s", "day")
 		if got.Spent != usd(20) || got.Reserved != usd(0) || got.Requests != 1 {
 			t.Errorf("after settling (replayed): %+v, want 20 spent in 1 request and nothing held", got)
 		}
 		must(t, s.Reserve(ctx, resv("b", "s", usd(80))))
-		must(t, s.Release(ctx, "b"))
-		must(t, s.Release(ctx, "b"))
-		must(t, s.Release(ctx, "never-held"))
+		must(t, s.Release(ctx, held("b", "s")))
+		must(t, s.Release(ctx, held("b", "s")))
+		must(t, s.Release(ctx, held("never-held", "s")))
 		if got := current(t, s, "s", "day"); got.Reserved != usd(0) || got.Spent != usd(20) {
 			t.Errorf("after release: %+v", got)
 		}
-		must(t, s.Settle(ctx, "b", usd(5))) // released: settling it is a no-op
+		must(t, s.Settle(ctx, held("b", "s"), usd(5))) // released: settling it is a no-op
 		if got := current(t, s, "s", "day"); got.Spent != usd(20) {
 			t.Errorf("settling a released hold charged it: %+v", got)
 		}
-		if err := s.Settle(ctx, "unknown", usd(5)); err == nil {
-			t.Error("settled a reservation never made")
+		// No hold at all (reserved while failing open, or long forgotten):
+		// the provider was paid, so it is charged.
+		must(t, s.Settle(ctx, held("unknown", "s"), usd(5)))
+		if got := current(t, s, "s", "day"); got.Spent != usd(25) || got.Requests != 2 {
+			t.Errorf("settling with no hold: %+v, want 25 spent in 2 requests", got)
 		}
 	})
 
@@ -129,7 +135,7 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 		wantReason(t, s.Reserve(ctx, resv("", "s", usd(1))), broker.ReasonInternal)
 		wantReason(t, s.Reserve(ctx, resv("neg", "s", usd(-1))), broker.ReasonInternal)
 		wantReason(t, s.Reserve(ctx, resv("b", "bad", usd(1))), broker.ReasonInternal)
-		wantReason(t, s.Settle(ctx, "a", usd(-1)), broker.ReasonInternal)
+		wantReason(t, s.Settle(ctx, held("a", "s"), usd(-1)), broker.ReasonInternal)
 	})
 
 	t.Run("HoldExpiry", func(t *testing.T) {
@@ -139,18 +145,42 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 		clk.Add(59 * time.Second)
 		wantReason(t, s.Reserve(ctx, resv("early", "s", usd(80))), broker.ReasonBudgetExceeded)
 		clk.Add(time.Second)
-		if got := current(t, s, "s", "day"); got.Reserved != usd(0) {
-			t.Errorf("expired hold still reserved: %+v", got)
+		// Never settled: the broker may have paid the provider and died, so
+		// the hold is charged in full.
+		if got := current(t, s, "s", "day"); got.Reserved != usd(0) || got.Spent != usd(80) || got.Requests != 1 {
+			t.Errorf("expired hold: %+v, want 80 spent in 1 request, nothing held", got)
 		}
-		must(t, s.Reserve(ctx, resv("next", "s", usd(80))))
-		// The provider was paid: a late settlement still charges.
-		must(t, s.Settle(ctx, "dead", usd(30)))
-		if got := current(t, s, "s", "day"); got.Spent != usd(30) || got.Reserved != usd(80) || got.Requests != 1 {
-			t.Errorf("after a late settlement: %+v", got)
+		wantReason(t, s.Reserve(ctx, resv("next", "s", usd(80))), broker.ReasonBudgetExceeded)
+		// A late settlement corrects the charge to what was used.
+		must(t, s.Settle(ctx, held("dead", "s"), usd(30)))
+		if got := current(t, s, "s", "day"); got.Spent != usd(30) || got.Reserved != usd(0) || got.Requests != 1 {
+			t.Errorf("after a late settlement: %+v, want 30 spent in 1 request", got)
 		}
-		must(t, s.Settle(ctx, "dead", usd(30)))
+		must(t, s.Reserve(ctx, resv("next", "s", usd(70))))
+		must(t, s.Settle(ctx, held("dead", "s"), usd(30)))
 		if got := current(t, s, "s", "day"); got.Spent != usd(30) {
 			t.Errorf("late settlement replayed: %+v", got)
+		}
+
+		// A late release takes the full charge back.
+		must(t, s.Reserve(ctx, resv("gone", "s", usd(0))))
+		must(t, s.Release(ctx, held("next", "s")))
+		must(t, s.Reserve(ctx, resv("slow", "s", usd(50))))
+		clk.Add(time.Minute)
+		if got := current(t, s, "s", "day"); got.Spent != usd(80) || got.Requests != 3 {
+			t.Errorf("second expiry: %+v, want 80 spent in 3 requests", got)
+		}
+		must(t, s.Release(ctx, held("slow", "s")))
+		if got := current(t, s, "s", "day"); got.Spent != usd(30) || got.Requests != 2 {
+			t.Errorf("after a late release: %+v, want 30 spent in 2 requests", got)
+		}
+
+		// Past a second HoldTTL the expired record is forgotten but the id
+		// stays settled: a very late settlement charges nothing twice.
+		clk.Add(2 * time.Minute)
+		must(t, s.Settle(ctx, held("gone", "s"), usd(0)))
+		if got := current(t, s, "s", "day"); got.Spent != usd(30) || got.Requests != 2 {
+			t.Errorf("after the record was forgotten: %+v", got)
 		}
 	})
 
@@ -165,7 +195,7 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 			if err := s.Reserve(ctx, resv(id, "s", usd(n))); err != nil {
 				return err
 			}
-			return s.Settle(ctx, id, usd(n))
+			return s.Settle(ctx, held(id, "s"), usd(n))
 		}
 		must(t, spend("d1", 100))
 		wantReason(t, spend("d1-more", 1), broker.ReasonBudgetExceeded)
@@ -206,7 +236,7 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 		s := newStore(t, map[string]broker.ServerLimits{"s": day(0, 1000)}, Options{})
 		must(t, s.Reserve(ctx, resv("a", "s", broker.Charge{MicroUSD: 1 << 40, Tokens: 600})))
 		wantReason(t, s.Reserve(ctx, resv("b", "s", broker.Charge{Tokens: 500})), broker.ReasonBudgetExceeded)
-		must(t, s.Settle(ctx, "a", broker.Charge{MicroUSD: 7, Tokens: 300}))
+		must(t, s.Settle(ctx, held("a", "s"), broker.Charge{MicroUSD: 7, Tokens: 300}))
 		must(t, s.Reserve(ctx, resv("b", "s", broker.Charge{Tokens: 700})))
 		got := current(t, s, "s", "day")
 		want := broker.Charge{MicroUSD: -1, Tokens: 0}
@@ -224,7 +254,7 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 		if e.Msg != "the worst-case cost of this request does not fit the global day budget" {
 			t.Errorf("message %q", e.Msg)
 		}
-		must(t, s.Settle(ctx, "a1", usd(10)))
+		must(t, s.Settle(ctx, held("a1", "a"), usd(10)))
 		must(t, s.Reserve(ctx, resv("b1", "b", usd(60))))
 		// The server refuses: the global hold taken first is given back.
 		e = wantReason(t, s.Reserve(ctx, resv("s1", "small", usd(25))), broker.ReasonBudgetExceeded)
@@ -233,7 +263,7 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 		}
 		must(t, s.Reserve(ctx, resv("c1", "c", usd(30))))
 		wantReason(t, s.Reserve(ctx, resv("c2", "c", usd(1))), broker.ReasonBudgetExceeded)
-		must(t, s.Release(ctx, "b1"))
+		must(t, s.Release(ctx, held("b1", "b")))
 		must(t, s.Reserve(ctx, resv("c2", "c", usd(60))))
 		g, err := s.GlobalUsage(ctx, 0)
 		must(t, err)
@@ -251,7 +281,7 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 		for i := range 3 {
 			id := fmt.Sprint("r", i)
 			must(t, s.Reserve(ctx, resv(id, "s", usd(1))))
-			must(t, s.Release(ctx, id)) // a released request still counts
+			must(t, s.Release(ctx, held(id, "s"))) // a released request still counts
 		}
 		e := wantReason(t, s.Reserve(ctx, resv("r3", "s", usd(1))), broker.ReasonRateLimited)
 		if e.RetryAfter != 20 {
@@ -281,10 +311,10 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 			t.Errorf("Retry-After %d, want 12", e.RetryAfter)
 		}
 		// Settling 100 of the 600 gives back the unused allowance.
-		must(t, s.Settle(ctx, "a", tok(100)))
+		must(t, s.Settle(ctx, held("a", "s"), tok(100)))
 		must(t, s.Reserve(ctx, resv("b", "s", tok(600))))
 		wantReason(t, s.Reserve(ctx, resv("c", "s", tok(600))), broker.ReasonRateLimited)
-		must(t, s.Release(ctx, "b"))
+		must(t, s.Release(ctx, held("b", "s")))
 		must(t, s.Reserve(ctx, resv("c", "s", tok(600))))
 		e = wantReason(t, s.Reserve(ctx, resv("huge", "s", tok(1001))), broker.ReasonRateLimited)
 		if e.RetryAfter != 0 {
@@ -300,7 +330,7 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 		// Over both: the budget is what retrying cannot fix.
 		wantReason(t, s.Reserve(ctx, resv("b", "s", usd(10))), broker.ReasonBudgetExceeded)
 		// A refused request did not consume the rate.
-		must(t, s.Release(ctx, "a"))
+		must(t, s.Release(ctx, held("a", "s")))
 		e := wantReason(t, s.Reserve(ctx, resv("c", "s", usd(1))), broker.ReasonRateLimited)
 		if e.RetryAfter != 60 {
 			t.Errorf("Retry-After %d, want 60: the refused request took some rate", e.RetryAfter)
@@ -360,10 +390,10 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 		clk := newClock()
 		s := newStore(t, map[string]broker.ServerLimits{"s": day(100, 0)}, Options{Now: clk.Now})
 		must(t, s.Reserve(ctx, resv("a", "s", broker.Charge{MicroUSD: 40, Tokens: 400})))
-		must(t, s.Settle(ctx, "a", broker.Charge{MicroUSD: 30, Tokens: 300}))
+		must(t, s.Settle(ctx, held("a", "s"), broker.Charge{MicroUSD: 30, Tokens: 300}))
 		clk.Add(24 * time.Hour)
 		must(t, s.Reserve(ctx, resv("b", "s", broker.Charge{MicroUSD: 20, Tokens: 200})))
-		must(t, s.Settle(ctx, "b", broker.Charge{MicroUSD: 20, Tokens: 200}))
+		must(t, s.Settle(ctx, held("b", "s"), broker.Charge{MicroUSD: 20, Tokens: 200}))
 		must(t, s.Reserve(ctx, resv("c", "s", broker.Charge{MicroUSD: 10, Tokens: 100})))
 
 		got, err := s.Usage(ctx, "s", 2)
@@ -469,7 +499,7 @@ func exactlyK(t *testing.T, stores []*Store, servers ...string) {
 			switch broker.ErrorReason(err) {
 			case "":
 				ok.Add(1)
-				if err := s.Settle(ctx, id, usd(cost)); err != nil {
+				if err := s.Settle(ctx, held(id, servers[i%len(servers)]), usd(cost)); err != nil {
 					t.Error(err)
 				}
 			case broker.ReasonBudgetExceeded:

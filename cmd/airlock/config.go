@@ -91,8 +91,8 @@ type QuotaConf struct {
 	Redis RedisConf `yaml:"redis"`
 	// Zone is the IANA time zone calendar periods start in; default UTC.
 	Zone string `yaml:"zone"`
-	// HoldTTL is how long an unsettled reservation holds its amount; it
-	// must outlast the slowest request. Default 10m.
+	// HoldTTL is how long an unsettled reservation holds its amount before
+	// it is charged in full; it must outlast the slowest request. Default 10m.
 	HoldTTL Duration `yaml:"hold_ttl"`
 	// Global budgets cap all servers together.
 	Global []BudgetConf `yaml:"global_budgets"`

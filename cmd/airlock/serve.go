@@ -14,6 +14,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/airlock-broker/airlock/broker"
 	"github.com/airlock-broker/airlock/filters"
 	"github.com/airlock-broker/airlock/providers"
@@ -123,15 +125,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 // build wires the broker from cfg, reporting every configuration problem.
 // app is the wired program: the broker and the stores it was built with.
 type app struct {
+	log    *slog.Logger
 	broker *broker.Broker
 	quota  *quota.Store
 	vault  *providers.Vault // nil without a vault section
 	audit  *auditApp
 }
 
-// Close writes the audit records still queued and stops the background
-// work of the stores.
+// Close applies the settlements still queued, writes the audit records
+// still queued and stops the background work of the stores.
 func (a *app) Close() {
+	if a.broker != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := a.broker.Close(ctx); err != nil {
+			a.log.Error("settlements left unapplied at exit; their holds are charged in full when they expire", "err", err)
+		}
+		cancel()
+	}
 	if a.audit != nil {
 		a.audit.Close() // the chain logs what it could not write
 	}
@@ -159,7 +169,7 @@ func build(ctx context.Context, cfg *Config, getenv func(string) string, log *sl
 		"env":  &providers.Env{LookupEnv: func(k string) (string, bool) { v := getenv(k); return v, v != "" }},
 		"file": &providers.File{},
 	}
-	a := &app{}
+	a := &app{log: log}
 	if vc := cfg.Vault; vc != nil && invalid == nil {
 		v, err := providers.NewVault(ctx, vaultConfig(vc, log))
 		if err != nil {
@@ -255,6 +265,10 @@ func build(ctx context.Context, cfg *Config, getenv func(string) string, log *sl
 		return nil, err
 	}
 	a.broker, a.quota = b, store
+	a.audit.Metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "airlock_settle_failures_total",
+		Help: "Settlements the budget store did not take after retries; each request is charged its worst case when its hold expires.",
+	}, func() float64 { return float64(b.SettleFailures()) }))
 	return a, nil
 }
 
