@@ -299,13 +299,13 @@ func (h *httpAPI) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		h.chatError(w, r, ev, b.Audit(r.Context(), ev, Errorf(ReasonOverloaded, "too many requests in flight")))
 		return
 	}
-	srv, err := h.authenticate(r, addr)
+	srv, fp, err := h.authenticate(r, addr)
 	if err != nil {
 		h.chatError(w, r, ev, b.Audit(r.Context(), ev, err))
 		return
 	}
 	ev.Server = srv.ID
-	ev.Caller = tokenFingerprint(r) + "@" + addr.String()
+	ev.Caller = fp + "@" + addr.String()
 	if release, err := h.admitServer(srv); err != nil {
 		h.chatError(w, r, ev, b.Audit(r.Context(), ev, err))
 		return

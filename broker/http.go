@@ -3,9 +3,9 @@ package broker
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -95,13 +95,13 @@ func (h *httpAPI) sampling(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, r, ev, nil, nil, b.Audit(r.Context(), ev, Errorf(ReasonOverloaded, "too many requests in flight")))
 		return
 	}
-	srv, err := h.authenticate(r, addr)
+	srv, fp, err := h.authenticate(r, addr)
 	if err != nil {
 		h.reply(w, r, ev, nil, nil, b.Audit(r.Context(), ev, err))
 		return
 	}
 	ev.Server = srv.ID
-	ev.Caller = tokenFingerprint(r) + "@" + addr.String()
+	ev.Caller = fp + "@" + ev.Caller
 	release, err := h.admitServer(srv)
 	if err != nil {
 		h.reply(w, r, ev, nil, nil, b.Audit(r.Context(), ev, err))
@@ -142,10 +142,11 @@ func (h *httpAPI) admitServer(srv *Server) (func(), error) {
 	return func() { srv.inFlight.Add(-1) }, nil
 }
 
-// readBody reads the request body up to the configured cap.
+// readBody reads the request body up to the configured cap, into a buffer
+// sized by Content-Length when the client sent one.
 func (h *httpAPI) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	limit := h.b.opts.Limits.MaxBodyBytes
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -156,23 +157,49 @@ func (h *httpAPI) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	return body, nil
 }
 
-// authenticate maps the bearer token to a server. Addresses with too many
-// recent failures are refused before the token is even hashed.
-func (h *httpAPI) authenticate(r *http.Request, addr netip.Addr) (*Server, error) {
+// readAll is io.ReadAll starting from a buffer of the announced size (one
+// byte more, to see the end without growing), within limit.
+func readAll(r io.Reader, announced, limit int64) ([]byte, error) {
+	if announced <= 0 || announced > limit {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, announced+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than announced: grow as ReadAll does
+		}
+	}
+}
+
+// authenticate maps the bearer token to a server, and returns the token's
+// fingerprint: it identifies the token used without revealing it (the
+// first 8 hex digits of its SHA-256, which is already what config holds).
+// Addresses with too many recent failures are refused before the token is
+// even hashed.
+func (h *httpAPI) authenticate(r *http.Request, addr netip.Addr) (*Server, string, error) {
 	if !h.fails.allow(addr) {
-		return nil, &Error{Reason: ReasonAuthThrottled, Msg: "too many failed authentications", RetryAfter: int(h.fails.window.Seconds())}
+		return nil, "", &Error{Reason: ReasonAuthThrottled, Msg: "too many failed authentications", RetryAfter: int(h.fails.window.Seconds())}
 	}
 	token, ok := bearer(r)
 	if !ok {
 		h.fails.fail(addr)
-		return nil, Errorf(ReasonUnauthenticated, "missing bearer token")
+		return nil, "", Errorf(ReasonUnauthenticated, "missing bearer token")
 	}
-	srv := h.b.byToken[sha256.Sum256([]byte(token))]
+	sum := sha256.Sum256([]byte(token))
+	srv := h.b.byToken[sum]
 	if srv == nil {
 		h.fails.fail(addr)
-		return nil, Errorf(ReasonUnauthenticated, "unknown bearer token")
+		return nil, "", Errorf(ReasonUnauthenticated, "unknown bearer token")
 	}
-	return srv, nil
+	return srv, hex.EncodeToString(sum[:4]), nil
 }
 
 func bearer(r *http.Request) (string, bool) {
@@ -183,14 +210,6 @@ func bearer(r *http.Request) (string, bool) {
 	}
 	t := strings.TrimSpace(a[len(prefix):])
 	return t, t != "" && len(t) <= 4096
-}
-
-// tokenFingerprint identifies the token used without revealing it: the
-// first 8 hex digits of its SHA-256, which is already what config holds.
-func tokenFingerprint(r *http.Request) string {
-	t, _ := bearer(r)
-	s := sha256.Sum256([]byte(t))
-	return fmt.Sprintf("%x", s[:4])
 }
 
 // rpcResponse is a JSON-RPC 2.0 response.

@@ -361,7 +361,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		rep.Memory = &Memory{IdleStartMB: round1(idle)}
 		if o.memory {
 			progress("memory: holding %d requests open", o.concurrent)
-			if err := measureMemory(ctx, gen, up, t.pid, first, o, rep.Memory); err != nil {
+			if err := measureMemory(ctx, gen, up, t.pid, t.URL, first, o, rep.Memory); err != nil {
 				return err
 			}
 		}

@@ -96,3 +96,56 @@ func stageDelta(before, after map[string][2]float64) *Stages {
 	}
 	return out
 }
+
+// runtimeGauges reads the Go runtime's memory gauges (in MB) and goroutine
+// count from a broker's /metrics; nil when it serves none.
+func runtimeGauges(ctx context.Context, base string) map[string]float64 {
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	return parseRuntimeGauges(io.LimitReader(resp.Body, 16<<20))
+}
+
+// runtimeGaugeNames are the gauges runtimeGauges keeps, and their names in
+// the report.
+var runtimeGaugeNames = map[string]string{
+	"go_goroutines":                   "goroutines",
+	"go_memstats_heap_inuse_bytes":    "heap_inuse_MB",
+	"go_memstats_stack_inuse_bytes":   "stack_inuse_MB",
+	"go_memstats_heap_alloc_bytes":    "heap_alloc_MB",
+	"go_memstats_sys_bytes":           "sys_MB",
+	"go_memstats_next_gc_bytes":       "next_gc_MB",
+	"go_memstats_heap_released_bytes": "heap_released_MB",
+}
+
+func parseRuntimeGauges(r io.Reader) map[string]float64 {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		key, want := runtimeGaugeNames[name]
+		if !ok || !want {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			continue
+		}
+		if strings.HasSuffix(key, "_MB") {
+			v = math.Round(v/(1<<20)*10) / 10
+		}
+		out[key] = v
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}

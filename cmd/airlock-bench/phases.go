@@ -27,7 +27,7 @@ func writeHeapProfile(path string) error {
 
 // measureMemory holds o.concurrent requests open in the upstream, samples
 // the broker's RSS while they are, then lets them go.
-func measureMemory(ctx context.Context, g *generator, up *upstream, pid int, w *workload, o *options, m *Memory) error {
+func measureMemory(ctx context.Context, g *generator, up *upstream, pid int, base string, w *workload, o *options, m *Memory) error {
 	m.Concurrent = o.concurrent
 	up.hold()
 	done := make(chan []sample, 1)
@@ -37,6 +37,7 @@ func measureMemory(ctx context.Context, g *generator, up *upstream, pid int, w *
 		time.Sleep(20 * time.Millisecond)
 	}
 	m.HeldInFlight = up.held.Load()
+	m.HeldRuntime = runtimeGauges(ctx, base)
 	for end := time.Now().Add(o.hold); ; {
 		cur, _, err := rss(pid)
 		if err != nil {

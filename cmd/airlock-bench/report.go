@@ -154,6 +154,9 @@ type Memory struct {
 	IdleAfterMB   float64        `json:"idleAfterMB"`
 	LoadAvg       [3]float64     `json:"loadAvg"`
 	ErrorExamples map[string]int `json:"errorExamples,omitempty"`
+	// HeldRuntime are the Go runtime's gauges (MB, goroutines) from the
+	// broker's /metrics while the requests were held, when it serves them.
+	HeldRuntime map[string]float64 `json:"heldRuntime,omitempty"`
 }
 
 // Soak is resident memory sampled during a long run.
@@ -360,6 +363,13 @@ func writeText(w io.Writer, r *Report) {
 	} else if m != nil {
 		fmt.Fprintf(w, "memory (broker RSS): idle %.1f MB; %d concurrent requests held (%d seen in the upstream): %.1f MB, peak %.1f MB; idle after %.1f MB; %d served, %d errors; load average %.2f\n",
 			m.IdleStartMB, m.Concurrent, m.HeldInFlight, m.ReachedMB, m.PeakMB, m.IdleAfterMB, m.Served, m.Errors, m.LoadAvg[0])
+		if len(m.HeldRuntime) > 0 {
+			fmt.Fprint(w, "  Go runtime while held:")
+			for _, k := range sortedKeys(m.HeldRuntime) {
+				fmt.Fprintf(w, " %s %.1f", k, m.HeldRuntime[k])
+			}
+			fmt.Fprintln(w)
+		}
 		for _, k := range sortedKeys(m.ErrorExamples) {
 			fmt.Fprintf(w, "  %d × %s\n", m.ErrorExamples[k], k)
 		}
