@@ -29,8 +29,9 @@ type Options struct {
 	// Checkers are probed by Ready, e.g. the quota store and the key vault.
 	Checkers map[string]Checker
 	// SettleQueue bounds the settlements waiting to be applied after their
-	// responses went out (default 8192); SettleWorkers apply them (default
-	// 8). A request that finds the queue full settles before answering.
+	// responses went out (default 8192); SettleWorkers apply them, those
+	// that queued up together in one batch (default 2). A request that
+	// finds the queue full settles before answering.
 	SettleQueue, SettleWorkers int
 }
 
@@ -67,7 +68,7 @@ func New(servers []*Server, models []Model, providers map[string]Provider, opts 
 		b.opts.Counter = ByteCounter{}
 	}
 	if b.opts.Quota != nil {
-		b.settler = newSettler(b.opts.Quota, cmp.Or(max(opts.SettleWorkers, 0), 8), cmp.Or(max(opts.SettleQueue, 0), 8192), b.log)
+		b.settler = newSettler(b.opts.Quota, cmp.Or(max(opts.SettleWorkers, 0), 2), cmp.Or(max(opts.SettleQueue, 0), 8192), b.log)
 	}
 	var errs []error
 	catalog := make(map[string]Model, len(models))

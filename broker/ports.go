@@ -107,6 +107,21 @@ type Quota interface {
 	Release(ctx context.Context, r Reservation) error
 }
 
+// Settlement is a reservation and what it actually cost.
+type Settlement struct {
+	Reservation
+	Actual Charge
+}
+
+// BatchSettler is implemented by quotas that can apply many settlements in
+// one round trip to their store. The broker uses it when settlements queue
+// up under load.
+type BatchSettler interface {
+	// SettleBatch settles each of ss as Settle would; errs[i] is the
+	// outcome of ss[i].
+	SettleBatch(ctx context.Context, ss []Settlement) (errs []error)
+}
+
 // Reservation is the worst-case charge of a request.
 type Reservation struct {
 	ID     string

@@ -21,22 +21,20 @@ type settler struct {
 
 	mu     sync.RWMutex // guards sends on jobs against close
 	closed bool
-	jobs   chan settlement
+	jobs   chan Settlement
 	wg     sync.WaitGroup
 	failed atomic.Int64
 }
 
-type settlement struct {
-	r      Reservation
-	actual Charge
-}
+// maxSettleBatch bounds the settlements one worker sends at once.
+const maxSettleBatch = 128
 
 // settleRetries are the waits between attempts of a settlement that
 // failed; after the last one it is left to expire, charged in full.
 var settleRetries = []time.Duration{50 * time.Millisecond, 500 * time.Millisecond}
 
 func newSettler(q Quota, workers, queue int, log *slog.Logger) *settler {
-	s := &settler{q: q, log: log, jobs: make(chan settlement, queue)}
+	s := &settler{q: q, log: log, jobs: make(chan Settlement, queue)}
 	s.wg.Add(workers)
 	for range workers {
 		go s.run()
@@ -47,7 +45,7 @@ func newSettler(q Quota, workers, queue int, log *slog.Logger) *settler {
 // settle settles r at actual, in the background unless the queue is full
 // or the settler is closed.
 func (s *settler) settle(r Reservation, actual Charge) {
-	j := settlement{r: r, actual: actual}
+	j := Settlement{Reservation: r, Actual: actual}
 	s.mu.RLock()
 	if !s.closed {
 		select {
@@ -61,17 +59,45 @@ func (s *settler) settle(r Reservation, actual Charge) {
 	s.apply(j)
 }
 
+// run applies queued settlements: those that queued up together in one
+// batch when the quota can, so that a busy broker makes fewer round trips.
 func (s *settler) run() {
 	defer s.wg.Done()
+	bs, _ := s.q.(BatchSettler)
+	batch := make([]Settlement, 0, maxSettleBatch)
 	for j := range s.jobs {
-		s.apply(j)
+		batch = append(batch[:0], j)
+	more:
+		for len(batch) < maxSettleBatch && bs != nil {
+			select {
+			case j, ok := <-s.jobs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, j)
+			default:
+				break more
+			}
+		}
+		if len(batch) == 1 {
+			s.apply(batch[0])
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs := bs.SettleBatch(ctx, batch)
+		cancel()
+		for i := range batch {
+			if i >= len(errs) || errs[i] != nil {
+				s.apply(batch[i]) // retried on its own
+			}
+		}
 	}
 }
 
-func (s *settler) apply(j settlement) {
+func (s *settler) apply(j Settlement) {
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := s.q.Settle(ctx, j.r, j.actual)
+		err := s.q.Settle(ctx, j.Reservation, j.Actual)
 		cancel()
 		if err == nil {
 			return
@@ -79,7 +105,7 @@ func (s *settler) apply(j settlement) {
 		if attempt == len(settleRetries) {
 			s.failed.Add(1)
 			s.log.Error("settlement failed; the hold will be charged in full when it expires",
-				"request_id", j.r.ID, "server", j.r.Server, "err", err)
+				"request_id", j.ID, "server", j.Server, "err", err)
 			return
 		}
 		time.Sleep(settleRetries[attempt])

@@ -100,3 +100,48 @@ func TestSettlerRetriesThenCounts(t *testing.T) {
 		t.Errorf("%d attempts, %d failures; want 3 attempts and 1 failure", q.calls, s.failed.Load())
 	}
 }
+
+// batchQuota is a fakeQuota that also settles in batches, failing the
+// items named in failIDs.
+type batchQuota struct {
+	fakeQuota
+	batches []int
+	failIDs map[string]bool
+}
+
+func (q *batchQuota) SettleBatch(ctx context.Context, ss []Settlement) []error {
+	q.mu.Lock()
+	q.batches = append(q.batches, len(ss))
+	q.mu.Unlock()
+	errs := make([]error, len(ss))
+	for i, x := range ss {
+		if q.failIDs[x.ID] {
+			errs[i] = errors.New("store refused")
+			continue
+		}
+		errs[i] = q.Settle(ctx, x.Reservation, x.Actual)
+	}
+	return errs
+}
+
+func TestSettlerBatches(t *testing.T) {
+	q := &batchQuota{failIDs: map[string]bool{"c": true}}
+	q.gate.Lock()
+	s := newSettler(q, 1, 16, slog.New(slog.DiscardHandler))
+	s.settle(Reservation{ID: "first"}, Charge{})
+	for q.entered.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		s.settle(Reservation{ID: id}, Charge{})
+	}
+	q.gate.Unlock()
+	if err := s.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The four queued behind the first went as one batch; the one it
+	// refused was retried on its own, and fails only in batches here.
+	if len(q.batches) != 1 || q.batches[0] != 4 || q.count() != 5 {
+		t.Errorf("batches %v, %d settled; want one batch of 4 and all 5 settled", q.batches, q.count())
+	}
+}

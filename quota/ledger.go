@@ -34,6 +34,13 @@ type ledger interface {
 	check(ctx context.Context) error
 }
 
+// batchLedger is a ledger that can run many settle steps, on any books, in
+// one round trip. Each step is still atomic on its own.
+type batchLedger interface {
+	// settleBatch runs settle(ctx, tags[i], ops[i]) for each i.
+	settleBatch(ctx context.Context, tags []string, ops []*op) ([]int, []error)
+}
+
 // op is one step. Times are microseconds since the epoch, durations
 // microseconds.
 type op struct {

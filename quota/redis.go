@@ -66,12 +66,20 @@ type redisLedger struct {
 	prefix string
 }
 
-var _ ledger = (*redisLedger)(nil)
+var (
+	_ ledger      = (*redisLedger)(nil)
+	_ batchLedger = (*redisLedger)(nil)
+)
 
 // base is the start of every key of tag's book: "<prefix>{<tag>}".
 func (r *redisLedger) base(tag string) string { return r.prefix + "{" + tag + "}" }
 
 func (r *redisLedger) run(ctx context.Context, s *redis.Script, tag string, o *op) (any, error) {
+	return s.Run(ctx, r.rdb, []string{r.base(tag)}, r.args(o)...).Result()
+}
+
+// args are a step's ARGV (see the scripts).
+func (r *redisLedger) args(o *op) []any {
 	args := make([]any, 0, 6+2*len(o.periods))
 	args = append(args, o.now, o.ttl, o.id, o.amount.MicroUSD, o.amount.Tokens)
 	for _, p := range o.periods {
@@ -80,7 +88,7 @@ func (r *redisLedger) run(ctx context.Context, s *redis.Script, tag string, o *o
 	if o.limits != nil {
 		args = append(args, o.limits.json)
 	}
-	return s.Run(ctx, r.rdb, []string{r.base(tag)}, args...).Result()
+	return args
 }
 
 func (r *redisLedger) reserve(ctx context.Context, tag string, o *op) (verdict, error) {
@@ -113,6 +121,29 @@ func (r *redisLedger) settle(ctx context.Context, tag string, o *op) (int, error
 	res, err := r.run(ctx, settleScript, tag, o)
 	n, _ := res.(int64)
 	return int(n), err
+}
+
+// settleBatch sends the settle steps in one pipeline. A Redis that has
+// not cached the script yet (NOSCRIPT) gets the steps one by one, which
+// loads it.
+func (r *redisLedger) settleBatch(ctx context.Context, tags []string, ops []*op) ([]int, []error) {
+	cmds := make([]*redis.Cmd, len(ops))
+	_, _ = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, o := range ops {
+			cmds[i] = settleScript.EvalSha(ctx, p, []string{r.base(tags[i])}, r.args(o)...)
+		}
+		return nil
+	})
+	res, errs := make([]int, len(ops)), make([]error, len(ops))
+	for i, c := range cmds {
+		v, err := c.Result()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			v, err = r.run(ctx, settleScript, tags[i], ops[i])
+		}
+		n, _ := v.(int64)
+		res[i], errs[i] = int(n), err
+	}
+	return res, errs
 }
 
 func (r *redisLedger) release(ctx context.Context, tag string, o *op) (int, error) {

@@ -243,3 +243,21 @@ func TestNewRedisRefusesBracesInPrefix(t *testing.T) {
 	}()
 	NewRedis(redis.NewClient(&redis.Options{}), nil, RedisOptions{Prefix: "a{b}:"})
 }
+
+// TestRedisSettleBatchNoScript: a Redis that lost its script cache (a
+// restart, a failover) still takes a batch.
+func TestRedisSettleBatchNoScript(t *testing.T) {
+	c := redisClient(t)
+	ctx := context.Background()
+	s := NewRedis(c, nil, RedisOptions{Prefix: testPrefix(t, c)})
+	must(t, s.Reserve(ctx, resv("a", "s", usd(10))))
+	must(t, s.Reserve(ctx, resv("b", "s", usd(10))))
+	must(t, c.ScriptFlush(ctx).Err())
+	errs := s.SettleBatch(ctx, []broker.Settlement{{Reservation: held("a", "s"), Actual: usd(1)}, {Reservation: held("b", "s"), Actual: usd(2)}})
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("errors %v", errs)
+	}
+	if got := current(t, s, "s", "day"); got.Spent != usd(3) || got.Reserved != usd(0) {
+		t.Errorf("after the batch: %+v", got)
+	}
+}

@@ -61,9 +61,10 @@ type Store struct {
 }
 
 var (
-	_ broker.Quota      = (*Store)(nil)
-	_ broker.QuotaAdmin = (*Store)(nil)
-	_ broker.Checker    = (*Store)(nil)
+	_ broker.Quota        = (*Store)(nil)
+	_ broker.BatchSettler = (*Store)(nil)
+	_ broker.QuotaAdmin   = (*Store)(nil)
+	_ broker.Checker      = (*Store)(nil)
 )
 
 // limitsDoc is a ServerLimits with its JSON, which the Lua scripts read.
@@ -220,6 +221,68 @@ func (s *Store) Settle(ctx context.Context, r broker.Reservation, actual broker.
 			return s.unsettled(ctx, r, fmt.Errorf("settle %s against the global budget: %w", r.ID, err))
 		}
 	}
+	s.logSettled(r, res)
+	return nil
+}
+
+// SettleBatch implements broker.BatchSettler: the settlements' steps go to
+// the store together, in one round trip with Redis.
+func (s *Store) SettleBatch(ctx context.Context, ss []broker.Settlement) []error {
+	errs := make([]error, len(ss))
+	bl, ok := s.led.(batchLedger)
+	if !ok {
+		for i, x := range ss {
+			errs[i] = s.Settle(ctx, x.Reservation, x.Actual)
+		}
+		return errs
+	}
+	now := s.now()
+	steps := len(ss)
+	if s.global != nil {
+		steps *= 2
+	}
+	tags, ops := make([]string, 0, steps), make([]*op, 0, steps)
+	opv := make([]op, len(ss))
+	for i, x := range ss {
+		if x.ID == "" || x.Actual.MicroUSD < 0 || x.Actual.Tokens < 0 {
+			errs[i] = broker.Errorf(broker.ReasonInternal, "invalid charge")
+			continue
+		}
+		opv[i] = s.op(now, x.ID, x.Actual)
+		tags, ops = append(tags, serverTag(x.Server)), append(ops, &opv[i])
+		if s.global != nil {
+			tags, ops = append(tags, globalTag), append(ops, &opv[i])
+		}
+	}
+	res, rerrs := bl.settleBatch(ctx, tags, ops)
+	k := 0
+	for i, x := range ss {
+		if errs[i] != nil {
+			continue
+		}
+		n := 1
+		if s.global != nil {
+			n = 2
+		}
+		var err error
+		for j := k; j < k+n; j++ {
+			if rerrs[j] != nil {
+				err = fmt.Errorf("settle %s for server %s: %w", x.ID, x.Server, rerrs[j])
+				break
+			}
+		}
+		if err != nil {
+			errs[i] = s.unsettled(ctx, x.Reservation, err)
+		} else {
+			s.logSettled(x.Reservation, res[k])
+		}
+		k += n
+	}
+	return errs
+}
+
+// logSettled logs the settlements that found no live hold.
+func (s *Store) logSettled(r broker.Reservation, res int) {
 	switch res {
 	case settledLate:
 		s.log.Warn("reservation expired before it was settled; its full charge was corrected",
@@ -228,7 +291,6 @@ func (s *Store) Settle(ctx context.Context, r broker.Reservation, actual broker.
 		s.log.Warn("settled a request with no hold; charged to the current periods",
 			"request_id", r.ID, "server", r.Server, "hold_ttl", s.ttl)
 	}
-	return nil
 }
 
 // unsettled returns err, or, when the store fails open, logs that the

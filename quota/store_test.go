@@ -126,6 +126,39 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 		}
 	})
 
+	t.Run("SettleBatch", func(t *testing.T) {
+		clk := newClock()
+		s := newStore(t, map[string]broker.ServerLimits{"s": day(1000, 0), "t": day(1000, 0)}, Options{
+			Now: clk.Now, Global: []broker.Budget{{Period: broker.PeriodDay, MicroUSD: 10_000}},
+		})
+		must(t, s.Reserve(ctx, resv("a", "s", usd(100))))
+		must(t, s.Reserve(ctx, resv("b", "t", usd(100))))
+		must(t, s.Reserve(ctx, resv("c", "s", usd(100))))
+		must(t, s.Settle(ctx, held("c", "s"), usd(5)))
+		errs := s.SettleBatch(ctx, []broker.Settlement{
+			{Reservation: held("a", "s"), Actual: usd(10)},
+			{Reservation: held("b", "t"), Actual: usd(20)},
+			{Reservation: held("c", "s"), Actual: usd(99)},      // a replay: nothing more
+			{Reservation: held("x", "t"), Actual: usd(-1)},      // invalid
+			{Reservation: held("nohold", "t"), Actual: usd(30)}, // charged all the same
+		})
+		if len(errs) != 5 || errs[0] != nil || errs[1] != nil || errs[2] != nil || errs[4] != nil {
+			t.Fatalf("errors %v", errs)
+		}
+		wantReason(t, errs[3], broker.ReasonInternal)
+		if got := current(t, s, "s", "day"); got.Spent != usd(15) || got.Reserved != usd(0) || got.Requests != 2 {
+			t.Errorf("s after the batch: %+v", got)
+		}
+		if got := current(t, s, "t", "day"); got.Spent != usd(50) || got.Reserved != usd(0) || got.Requests != 2 {
+			t.Errorf("t after the batch: %+v", got)
+		}
+		g, err := s.GlobalUsage(ctx, 0)
+		must(t, err)
+		if g[0].Spent != usd(65) || g[0].Reserved != usd(0) {
+			t.Errorf("global after the batch: %+v", g[0])
+		}
+	})
+
 	t.Run("InvalidRequests", func(t *testing.T) {
 		s := newStore(t, map[string]broker.ServerLimits{
 			"bad": {Budgets: []broker.Budget{{Period: "fortnight", MicroUSD: 1}}},
