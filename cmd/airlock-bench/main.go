@@ -128,7 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 
 	fs.IntVar(&o.allocs, "allocs", 2000, "with -inprocess: sequential requests per path to count allocations (0: skip)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process (with -inprocess it holds the broker) to the file")
-	fs.StringVar(&o.memprofile, "memprofile", "", "write a heap profile of this process (with -inprocess it holds the broker) to the file after the runs")
+	fs.StringVar(&o.memprofile, "memprofile", "", "write a heap profile of this process (with -inprocess it holds the broker) to the file after the runs, or with -memory while the requests are held")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the report as JSON to this file; - writes JSON to stdout instead of text")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -208,8 +208,8 @@ func (o *options) validate() error {
 	if o.allocs < 0 || o.allocs > 100000 {
 		bad("-allocs must be from 0 to 100000")
 	}
-	if o.inprocess && (o.memory || o.soak > 0) {
-		bad("-memory and -soak measure the subprocess's memory: not with -inprocess")
+	if o.inprocess && (o.soak > 0 || o.memory && o.memprofile == "") {
+		bad("-memory and -soak measure the subprocess's memory: not with -inprocess, except -memory with -memprofile (a heap profile while the requests are held)")
 	}
 	if o.inprocess && (o.airlock != "" || len(o.brokerEnv) > 0) {
 		bad("-airlock and -broker-env apply to the subprocess: not with -inprocess")
@@ -352,16 +352,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 
 	// Memory first: VmHWM then shows the peak of this phase, not of a
 	// later run with larger prompts.
+	if o.inprocess && o.memory {
+		progress("memory: holding %d requests open for a heap profile", o.concurrent)
+		m := &Memory{}
+		err := measureMemory(ctx, gen, up, os.Getpid(), t.URL, first, o, m, func() error { return writeHeapProfile(o.memprofile) })
+		if err != nil {
+			return err
+		}
+	}
 	if t.pid != 0 {
 		time.Sleep(time.Second)
 		idle, _, err := rss(t.pid)
 		if err != nil {
 			return err
 		}
-		rep.Memory = &Memory{IdleStartMB: round1(idle)}
+		rep.Memory = &Memory{IdleStartMB: round1(idle), IdleRuntime: runtimeGauges(ctx, t.URL)}
 		if o.memory {
 			progress("memory: holding %d requests open", o.concurrent)
-			if err := measureMemory(ctx, gen, up, t.pid, t.URL, first, o, rep.Memory); err != nil {
+			if err := measureMemory(ctx, gen, up, t.pid, t.URL, first, o, rep.Memory, nil); err != nil {
 				return err
 			}
 		}
@@ -388,7 +396,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			return err
 		}
 	}
-	if o.memprofile != "" {
+	if o.memprofile != "" && !o.memory {
 		if err := writeHeapProfile(o.memprofile); err != nil {
 			return err
 		}

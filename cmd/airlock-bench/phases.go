@@ -26,8 +26,9 @@ func writeHeapProfile(path string) error {
 }
 
 // measureMemory holds o.concurrent requests open in the upstream, samples
-// the broker's RSS while they are, then lets them go.
-func measureMemory(ctx context.Context, g *generator, up *upstream, pid int, base string, w *workload, o *options, m *Memory) error {
+// the broker's RSS while they are (and calls atPeak, if set), then lets
+// them go.
+func measureMemory(ctx context.Context, g *generator, up *upstream, pid int, base string, w *workload, o *options, m *Memory, atPeak func() error) error {
 	m.Concurrent = o.concurrent
 	up.hold()
 	done := make(chan []sample, 1)
@@ -38,6 +39,13 @@ func measureMemory(ctx context.Context, g *generator, up *upstream, pid int, bas
 	}
 	m.HeldInFlight = up.held.Load()
 	m.HeldRuntime = runtimeGauges(ctx, base)
+	if atPeak != nil {
+		if err := atPeak(); err != nil {
+			up.open()
+			<-done
+			return err
+		}
+	}
 	for end := time.Now().Add(o.hold); ; {
 		cur, _, err := rss(pid)
 		if err != nil {

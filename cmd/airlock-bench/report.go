@@ -157,6 +157,7 @@ type Memory struct {
 	// HeldRuntime are the Go runtime's gauges (MB, goroutines) from the
 	// broker's /metrics while the requests were held, when it serves them.
 	HeldRuntime map[string]float64 `json:"heldRuntime,omitempty"`
+	IdleRuntime map[string]float64 `json:"idleRuntime,omitempty"` // the same, idle before the runs
 }
 
 // Soak is resident memory sampled during a long run.
@@ -363,12 +364,17 @@ func writeText(w io.Writer, r *Report) {
 	} else if m != nil {
 		fmt.Fprintf(w, "memory (broker RSS): idle %.1f MB; %d concurrent requests held (%d seen in the upstream): %.1f MB, peak %.1f MB; idle after %.1f MB; %d served, %d errors; load average %.2f\n",
 			m.IdleStartMB, m.Concurrent, m.HeldInFlight, m.ReachedMB, m.PeakMB, m.IdleAfterMB, m.Served, m.Errors, m.LoadAvg[0])
-		if len(m.HeldRuntime) > 0 {
-			fmt.Fprint(w, "  Go runtime while held:")
-			for _, k := range sortedKeys(m.HeldRuntime) {
-				fmt.Fprintf(w, " %s %.1f", k, m.HeldRuntime[k])
+		for _, g := range []struct {
+			when string
+			m    map[string]float64
+		}{{"idle", m.IdleRuntime}, {"while held", m.HeldRuntime}} {
+			if len(g.m) > 0 {
+				fmt.Fprintf(w, "  Go runtime %s:", g.when)
+				for _, k := range sortedKeys(g.m) {
+					fmt.Fprintf(w, " %s %.1f", k, g.m[k])
+				}
+				fmt.Fprintln(w)
 			}
-			fmt.Fprintln(w)
 		}
 		for _, k := range sortedKeys(m.ErrorExamples) {
 			fmt.Fprintf(w, "  %d × %s\n", m.ErrorExamples[k], k)
