@@ -48,8 +48,10 @@ end
 -- purge charges holds expired at now in full (the broker that held them
 -- may have paid the provider and died) and keeps their record for a late
 -- settlement until now+ttl; then forgets the record and remembers the id as
--- settled. It also forgets settled ids past their replay window.
-local function purge(now, ttl)
+-- settled. With done set, it also forgets settled ids past their replay
+-- window (reserve skips that: a settled id kept a little longer costs
+-- nothing, and reserve is on the request's path).
+local function purge(now, ttl, done)
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', HOLDS, '-inf', now)) do
     local state, usd, tok, _, keys, rec = record(id)
     if state == 'h' then
@@ -61,7 +63,7 @@ local function purge(now, ttl)
       if state then redis.call('ZADD', DONE, int(now + ttl), id) end
     end
   end
-  redis.call('ZREMRANGEBYSCORE', DONE, '-inf', now)
+  if done then redis.call('ZREMRANGEBYSCORE', DONE, '-inf', now) end
 end
 
 -- refund gives back part of the tokens-per-minute allowance a hold took.

@@ -61,8 +61,8 @@ func (m *memLedger) book(tag string) *book {
 
 // purge charges holds expired at now in full and keeps them for a late
 // settlement until now+ttl, then remembers them as settled; it forgets
-// settled ids past their replay window (common.lua).
-func (b *book) purge(now, ttl int64) {
+// settled ids past their replay window when done is set (common.lua).
+func (b *book) purge(now, ttl int64, done bool) {
 	for _, id := range b.expiries.popUntil(now) {
 		h, ok := b.holds[id]
 		if !ok || h.expires > now {
@@ -77,9 +77,11 @@ func (b *book) purge(now, ttl int64) {
 		delete(b.holds, id)
 		b.remember(id, now+ttl)
 	}
-	for _, id := range b.doneq.popUntil(now) {
-		if t, ok := b.done[id]; ok && t <= now {
-			delete(b.done, id)
+	if done {
+		for _, id := range b.doneq.popUntil(now) {
+			if t, ok := b.done[id]; ok && t <= now {
+				delete(b.done, id)
+			}
 		}
 	}
 	// Counters past their retention go the way Redis expires them; an
@@ -130,7 +132,7 @@ func (m *memLedger) reserve(_ context.Context, tag string, o *op) (verdict, erro
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.book(tag)
-	b.purge(o.now, o.ttl)
+	b.purge(o.now, o.ttl, false)
 	if _, held := b.holds[o.id]; held {
 		return verdict{code: duplicateID}, nil
 	}
@@ -199,7 +201,7 @@ func (m *memLedger) settle(_ context.Context, tag string, o *op) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.book(tag)
-	b.purge(o.now, o.ttl)
+	b.purge(o.now, o.ttl, true)
 	if _, done := b.done[o.id]; done {
 		return settledBefore, nil
 	}
@@ -233,7 +235,7 @@ func (m *memLedger) release(_ context.Context, tag string, o *op) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.book(tag)
-	b.purge(o.now, o.ttl)
+	b.purge(o.now, o.ttl, true)
 	if _, done := b.done[o.id]; done {
 		return settledBefore, nil
 	}
@@ -269,7 +271,7 @@ func (m *memLedger) usage(_ context.Context, tag string, now, ttl int64, ids []s
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.book(tag)
-	b.purge(now, ttl)
+	b.purge(now, ttl, true)
 	out := make([]counters, len(ids))
 	for i, id := range ids {
 		if p, ok := b.periods[id]; ok && (p.expires == 0 || p.expires > now) {

@@ -4,7 +4,7 @@
 -- released before, 2 nothing held (unknown or forgotten).
 local now, ttl, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 
-purge(now, ttl)
+purge(now, ttl, true)
 if redis.call('ZSCORE', DONE, id) then return 1 end
 local state, usd, tok, tinc, keys = record(id)
 if not state then return 2 end

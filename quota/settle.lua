@@ -9,7 +9,7 @@
 local now, ttl, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local usd, tok = tonumber(ARGV[4]), tonumber(ARGV[5])
 
-purge(now, ttl)
+purge(now, ttl, true)
 if redis.call('ZSCORE', DONE, id) then return 1 end
 local status = 0
 local state, hu, ht, tinc, keys = record(id)
