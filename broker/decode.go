@@ -66,11 +66,29 @@ type rpcEnvelope struct {
 // error response can still carry it.
 func DecodeRequest(body []byte, version string, lim Limits) (*Request, json.RawMessage, error) {
 	lim = lim.WithDefaults()
+	// A well-formed request decodes in one pass. The reader checks the
+	// nesting as it goes, so a body it takes needs only the size and UTF-8
+	// checks of checkJSON; anything else is left to the careful path.
+	if int64(len(body)) <= lim.MaxBodyBytes && utf8.Valid(body) && SupportedVersion(version) {
+		if req, ok := decodeWire(body, lim.MaxDepth); ok {
+			req.Version = version
+			return req, req.ID, nil
+		}
+	}
 	if err := checkJSON(body, lim); err != nil {
 		return nil, nil, err
 	}
-	// Fast path: a well-formed sampling request decodes in one pass. Any
-	// problem falls through to the careful path, which says what it is.
+	return decodeCareful(body, version)
+}
+
+// decodeCareful decodes body with encoding/json, with all its leniency
+// (case-insensitive keys, the last of duplicate keys), and says what is wrong
+// with a request it refuses. It is what defines the result of decoding; the
+// one-pass decodeWire is a faster way to the same result for the common shape.
+func decodeCareful(body []byte, version string) (*Request, json.RawMessage, error) {
+	// One decode through the params' own UnmarshalJSON methods gets most
+	// requests. Any problem falls through to the envelope checks below,
+	// which say what it is.
 	var fast struct {
 		JSONRPC string               `json:"jsonrpc"`
 		ID      json.RawMessage      `json:"id"`

@@ -6,8 +6,9 @@ import (
 )
 
 // FuzzDecodeRequest feeds hostile bodies through the decoder and the
-// validator of every version: no panic, and every refusal is a 4xx with a
-// known reason, never an internal error.
+// validator of every version: no panic, every refusal is a 4xx with a known
+// reason, never an internal error, and the one-pass reader agrees with the
+// careful path on everything it takes.
 func FuzzDecodeRequest(f *testing.F) {
 	seeds := []string{
 		string(req(params(textMsg))),
@@ -17,10 +18,19 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"jsonrpc":"2.0","id":"x","method":"sampling/createMessage","params":{"messages":[{"role":"user","content":[{"type":"tool_result","toolUseId":"a","content":[{"type":"resource","resource":{"uri":"a","text":"b"}}]}]}],"maxTokens":1e3}}`,
 		`[]`, `null`, `{"id":1}`, "\xff",
 	}
-	for _, s := range seeds {
+	for _, s := range append(seeds, agreementBodies...) {
 		f.Add([]byte(s))
 	}
+	for seed := range uint64(20) {
+		f.Add(genRequest(seed))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		// Decoding does not depend on which supported version it is.
+		for _, lim := range []Limits{{}, {MaxDepth: 4}} {
+			if d := diffDecode(body, LatestVersion, lim); d != "" {
+				t.Fatalf("limits %+v: one-pass and careful decoding differ:\n%s", lim, d)
+			}
+		}
 		for _, v := range Versions {
 			r, _, err := DecodeRequest(body, v, Limits{})
 			if err == nil {

@@ -88,15 +88,9 @@ type Content struct {
 // MarshalJSON writes the text field of a text block even when it is empty,
 // as the schema requires it.
 func (c Content) MarshalJSON() ([]byte, error) {
-	type alias Content
-	w := struct {
-		alias
-		Text *string `json:"text,omitempty"`
-	}{alias: alias(c)}
-	if c.Type == ContentText || c.Text != "" {
-		w.Text = &c.Text
-	}
-	return json.Marshal(w)
+	w := wireWriter{b: make([]byte, 0, contentSize([]Content{c}))}
+	w.content(&c)
+	return w.bytes()
 }
 
 // TextContent returns a text content block.
@@ -133,13 +127,17 @@ func (m *SamplingMessage) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// MarshalJSON writes a single block as an object and several as an array.
+// MarshalJSON writes content as it came: one block as an object, an array
+// as an array. It writes the fields of wireMessage.
 func (m SamplingMessage) MarshalJSON() ([]byte, error) {
-	c, err := encodeContent(m.Content, m.contentArray)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(wireMessage{Role: m.Role, Content: c, Meta: m.Meta})
+	w := wireWriter{b: make([]byte, 0, 32+contentSize(m.Content)+len(m.Meta))}
+	w.b = append(w.b, `{"role":`...)
+	w.b = appendJSONString(w.b, string(m.Role))
+	w.name("content")
+	w.contents(m.Content, m.contentArray)
+	w.raw("_meta", m.Meta)
+	w.b = append(w.b, '}')
+	return w.bytes()
 }
 
 func decodeContent(raw json.RawMessage) (blocks []Content, isArray bool, err error) {
@@ -159,16 +157,6 @@ func decodeContent(raw json.RawMessage) (blocks []Content, isArray bool, err err
 		}
 		return []Content{c}, false, nil
 	}
-}
-
-func encodeContent(blocks []Content, asArray bool) (json.RawMessage, error) {
-	if len(blocks) == 1 && !asArray {
-		return json.Marshal(blocks[0])
-	}
-	if blocks == nil {
-		blocks = []Content{}
-	}
-	return json.Marshal(blocks)
 }
 
 // ModelHint names a model, or a family of them, as a substring.
@@ -246,25 +234,28 @@ func (p *CreateMessageParams) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	p.MaxTokens, p.maxTokensErr = 0, ""
-	raw := bytes.TrimSpace(w.MaxTokens)
+	p.MaxTokens, p.maxTokensErr = maxTokensOf(w.MaxTokens)
+	return nil
+}
+
+// maxTokensOf reads the raw maxTokens value, nil when absent. It returns the
+// count, or why there is none.
+func maxTokensOf(raw json.RawMessage) (n int64, problem string) {
+	raw = bytes.TrimSpace(raw)
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
-		p.maxTokensErr = "maxTokens is required"
+		return 0, "maxTokens is required"
 	case raw[0] == '"' || raw[0] == '{' || raw[0] == '[' || raw[0] == 't' || raw[0] == 'f':
-		p.maxTokensErr = "maxTokens must be a number"
-	default:
-		f, err := strconv.ParseFloat(string(raw), 64)
-		switch {
-		case err != nil || f != math.Trunc(f) || f > 1<<53:
-			p.maxTokensErr = "maxTokens must be an integer"
-		case f <= 0:
-			p.maxTokensErr = "maxTokens must be greater than 0"
-		default:
-			p.MaxTokens = int64(f)
-		}
+		return 0, "maxTokens must be a number"
 	}
-	return nil
+	f, err := strconv.ParseFloat(string(raw), 64)
+	switch {
+	case err != nil || f != math.Trunc(f) || f > 1<<53:
+		return 0, "maxTokens must be an integer"
+	case f <= 0:
+		return 0, "maxTokens must be greater than 0"
+	}
+	return int64(f), ""
 }
 
 // Stop reasons of a CreateMessageResult.
@@ -294,12 +285,19 @@ type wireResult struct {
 
 // MarshalJSON writes one content block as an object and several as an array
 // (arrays exist from 2025-11-25; the pipeline merges blocks for older versions).
+// It writes the fields of wireResult.
 func (r CreateMessageResult) MarshalJSON() ([]byte, error) {
-	c, err := encodeContent(r.Content, false)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(wireResult{Role: r.Role, Content: c, Model: r.Model, StopReason: r.StopReason, Meta: r.Meta})
+	w := wireWriter{b: make([]byte, 0, 64+len(r.Model)+contentSize(r.Content)+len(r.Meta))}
+	w.b = append(w.b, `{"role":`...)
+	w.b = appendJSONString(w.b, string(r.Role))
+	w.name("content")
+	w.contents(r.Content, false)
+	w.name("model")
+	w.b = appendJSONString(w.b, r.Model)
+	w.str("stopReason", r.StopReason)
+	w.raw("_meta", r.Meta)
+	w.b = append(w.b, '}')
+	return w.bytes()
 }
 
 // UnmarshalJSON accepts content as one block or an array.
