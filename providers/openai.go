@@ -1,7 +1,6 @@
 package providers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/airlock-broker/airlock/broker"
@@ -55,7 +55,7 @@ type OpenAIConfig struct {
 	// hostile one cannot exhaust memory. Default 8 MiB.
 	MaxResponseBytes int64
 	// HTTPClient sends the requests. It is copied, with redirects disabled.
-	// Default: a client with its own transport keeping up to 256 idle
+	// Default: a client with its own transport keeping up to 1,024 idle
 	// connections to the upstream.
 	HTTPClient *http.Client
 	// Sleep waits between attempts, returning early with ctx's error; tests
@@ -72,18 +72,24 @@ const (
 // OpenAI is a broker.Provider for the chat-completions API. It is safe for
 // concurrent use.
 //
-// One go-openai client serves every call. Its HTTP doer, not the client,
-// holds the key: Complete fetches the key per call and hands it to the doer
-// in the request context, which also lets the doer retry, rotate the key on
-// 401/403, cap the response and patch the request body.
+// Complete writes the request body itself, byte for byte as go-openai's
+// client did, sends it with the call's key as many times as the call needs
+// (retrying, rotating the key on 401/403), and decodes only the fields of
+// the answer the broker uses. go-openai keeps the rules: which models take
+// which token field, what it refuses to send, Azure's deployment names.
 type OpenAI struct {
-	cfg    OpenAIConfig
-	keys   broker.KeySource
-	client *openai.Client
-	http   *http.Client
-	base   *url.URL
-	azure  bool
-	sleep  func(ctx context.Context, d time.Duration) error
+	cfg   OpenAIConfig
+	keys  broker.KeySource
+	http  *http.Client
+	base  *url.URL
+	root  string // BaseURL without a trailing slash
+	chat  string // the chat endpoint's URL, for OpenAI
+	azure bool
+	// deployment names an Azure deployment after the model.
+	deployment func(model string) string
+	sleep      func(ctx context.Context, d time.Duration) error
+
+	bufs   sync.Pool // of *[]byte, for answers
 }
 
 var _ broker.Provider = (*OpenAI)(nil)
@@ -133,34 +139,59 @@ func NewOpenAI(cfg OpenAIConfig, keys broker.KeySource) (*OpenAI, error) {
 	if cfg.MaxRetries < 0 {
 		cfg.MaxRetries = 2
 	}
-	// A transport of its own: the default keeps 2 idle connections per
-	// host, so under concurrency every call beyond two dialled anew and
-	// left a socket in TIME_WAIT.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 1024
-	tr.MaxIdleConnsPerHost = 256
-	hc := &http.Client{Transport: tr}
+	hc := &http.Client{Transport: newTransport()}
 	if cfg.HTTPClient != nil {
 		c := *cfg.HTTPClient
 		hc = &c
 	}
 	// A redirect could carry the key elsewhere: Go drops Authorization on a
-	// cross-host redirect but not Azure's api-key header.
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	// cross-host redirect but not Azure's api-key header. The request it
+	// would have sent is dropped with its body, which on a 307 or 308 holds
+	// a reference to the pooled buffer.
+	hc.CheckRedirect = func(next *http.Request, _ []*http.Request) error {
+		if next.Body != nil {
+			next.Body.Close()
+		}
+		return http.ErrUseLastResponse
+	}
 
 	o := &OpenAI{cfg: cfg, keys: keys, http: hc, base: base, azure: cfg.Kind == "azure", sleep: cfg.Sleep}
 	if o.sleep == nil {
 		o.sleep = sleepCtx
 	}
-	cc := openai.DefaultConfig("")
+	// The URLs go-openai's client built.
+	o.root = strings.TrimRight(cfg.BaseURL, "/")
+	o.chat = o.root + "/chat/completions"
 	if o.azure {
-		cc = openai.DefaultAzureConfig("", cfg.BaseURL)
-		cc.APIVersion = cfg.APIVersion
+		o.deployment = openai.DefaultAzureConfig("", cfg.BaseURL).GetAzureDeploymentByModel
 	}
-	cc.BaseURL = cfg.BaseURL
-	cc.HTTPClient = doer{o}
-	o.client = openai.NewClientWithConfig(cc)
 	return o, nil
+}
+
+// newTransport is the provider's own transport, sized for about a thousand
+// calls in flight to one upstream, each holding its connection for the
+// seconds a completion takes.
+func newTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// The default keeps 2 idle connections per host, so under concurrency
+	// every call beyond two dialled anew and left a socket in TIME_WAIT.
+	// The broker admits 1,024 requests at once by default; idle ones still
+	// close after IdleConnTimeout (90s).
+	tr.MaxIdleConns = 1024
+	tr.MaxIdleConnsPerHost = 1024
+	// Every HTTP/1.1 connection keeps a read and a write buffer. 4 KiB (Go's
+	// default, made explicit) takes the headers with a 2 KB prompt, or a
+	// typical answer, in one system call; larger ones go past it. At a
+	// thousand connections each KiB more would cost 2 MB.
+	tr.ReadBufferSize = 4 << 10
+	tr.WriteBufferSize = 4 << 10
+	// Answers are a few KiB of JSON: gzip would save little on the wire and
+	// cost a 40 KiB inflater per answer.
+	tr.DisableCompression = true
+	// The body is capped by MaxResponseBytes; the headers are capped here
+	// (Go's default is 10 MiB).
+	tr.MaxResponseHeaderBytes = 64 << 10
+	return tr
 }
 
 func orDefault[T comparable](v, def T) T {
@@ -180,16 +211,13 @@ func (o *OpenAI) Complete(ctx context.Context, call *broker.Call) (*broker.Compl
 	if call.Params == nil {
 		return nil, errors.New("complete: no params")
 	}
-	req, err := o.request(call)
+	req, err := o.newChatRequest(call)
 	if err != nil {
 		return nil, err
 	}
 	st := &callState{ref: call.KeyRef, requestID: call.RequestID}
 	if st.ref == "" {
 		st.ref = o.cfg.KeyRef
-	}
-	if t := call.Params.Temperature; t != nil && *t == 0 {
-		st.zeroTemp = true
 	}
 	if st.ref != "" {
 		if st.key, err = o.keys.Key(ctx, st.ref); err != nil {
@@ -200,15 +228,47 @@ func (o *OpenAI) Complete(ctx context.Context, call *broker.Call) (*broker.Compl
 		}
 	}
 
-	resp, err := o.client.CreateChatCompletion(context.WithValue(ctx, callKey{}, st), req)
-	comp := &broker.Completion{Status: st.status, Attempts: st.attempts}
-	if err != nil {
-		return comp, o.callError(ctx, st, err)
+	comp := &broker.Completion{}
+	if req.refusal != nil {
+		if ctx.Err() != nil {
+			return comp, o.ctxError(ctx)
+		}
+		// go-openai refused some requests itself, e.g. max_tokens for a
+		// reasoning model. Its messages are constants, never upstream text.
+		return comp, broker.Wrap(broker.ReasonProviderError, req.refusal, fmt.Sprintf("%s: request refused before sending", o.cfg.Name))
 	}
-	if err := o.fill(comp, &resp, st.body, call.Params); err != nil {
+	buf := o.getBuf()
+	defer o.putBuf(buf)
+	err = o.send(ctx, st, req, buf)
+	comp.Status, comp.Attempts = st.status, st.attempts
+	if err != nil {
+		return comp, err
+	}
+	var r chatResponse
+	if err := decodeChat(*buf, &r); err != nil {
+		if ctx.Err() != nil {
+			return comp, o.ctxError(ctx)
+		}
+		return comp, broker.Wrap(broker.ReasonProviderError, err, fmt.Sprintf("%s: upstream sent an invalid response", o.cfg.Name))
+	}
+	if err := o.fill(comp, &r, call.Params); err != nil {
 		return comp, err
 	}
 	return comp, nil
+}
+
+func (o *OpenAI) getBuf() *[]byte {
+	if b, ok := o.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
+}
+
+func (o *OpenAI) putBuf(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		*b = (*b)[:0]
+		o.bufs.Put(b)
+	}
 }
 
 // keyError passes a key source's *broker.Error through.
@@ -223,26 +283,6 @@ func keyError(ctx context.Context, ref string, err error) error {
 	return broker.Wrap(broker.ReasonUnavailable, err, fmt.Sprintf("key %s is unavailable", ref))
 }
 
-// callError classifies what CreateChatCompletion returned. The doer already
-// returns *broker.Error for upstream failures; go-openai's own errors either
-// refused the request before sending it or could not decode a 2xx answer.
-func (o *OpenAI) callError(ctx context.Context, st *callState, err error) error {
-	var e *broker.Error
-	switch {
-	case errors.As(err, &e):
-		return err
-	case errors.Is(err, context.Canceled):
-		return err // from ctxError
-	case ctx.Err() != nil:
-		return o.ctxError(ctx)
-	case st.attempts == 0:
-		// go-openai refuses some requests itself, e.g. max_tokens for a
-		// reasoning model. Its messages are constants, never upstream text.
-		return broker.Wrap(broker.ReasonProviderError, err, fmt.Sprintf("%s: request refused before sending", o.cfg.Name))
-	}
-	return broker.Wrap(broker.ReasonProviderError, err, fmt.Sprintf("%s: upstream sent an invalid response", o.cfg.Name))
-}
-
 // ctxError is the error for a done ctx: the client's cancellation as is, for
 // the broker to log as such; a deadline as the upstream being too slow.
 func (o *OpenAI) ctxError(ctx context.Context) error {
@@ -252,25 +292,14 @@ func (o *OpenAI) ctxError(ctx context.Context) error {
 	return broker.Wrap(broker.ReasonProviderError, ctx.Err(), fmt.Sprintf("%s: upstream timed out", o.cfg.Name))
 }
 
-// callKey carries a *callState in a request's context, from Complete through
-// go-openai to the doer.
-type callKey struct{}
-
-// callState is one Complete call as the doer sees it. go-openai calls the
-// doer on Complete's goroutine, so it needs no lock.
+// callState is one Complete call as send sees it.
 type callState struct {
 	ref, key  string
 	requestID string
-	zeroTemp  bool
 
-	status   int    // of the last attempt
-	attempts int    // HTTP attempts made
-	body     []byte // of the final 2xx response, for non-standard fields
+	status   int // of the last attempt
+	attempts int // HTTP attempts made
 }
-
-// doer is go-openai's HTTP client. It receives the request go-openai built
-// and sends it, with the call's key, as many times as the call needs.
-type doer struct{ o *OpenAI }
 
 // errTooLarge reports a 2xx body over MaxResponseBytes.
 var errTooLarge = errors.New("response too large")
@@ -279,54 +308,28 @@ var errTooLarge = errors.New("response too large")
 // code are used.
 const maxErrorBody = 64 << 10
 
-// Do implements go-openai's HTTPDoer. Upstream failures come back as
-// *broker.Error, which go-openai returns unchanged.
-func (d doer) Do(req *http.Request) (*http.Response, error) {
-	o := d.o
-	ctx := req.Context()
-	st, _ := ctx.Value(callKey{}).(*callState)
-	if st == nil {
-		return nil, errors.New("openai: request without call state")
-	}
-	if req.URL.Scheme != o.base.Scheme || req.URL.Host != o.base.Host || !strings.HasPrefix(req.URL.Path, o.base.Path) {
-		return nil, fmt.Errorf("openai: refusing to send a key to %s", req.URL.Redacted())
-	}
-	var body []byte
-	if req.Body != nil {
-		b, err := io.ReadAll(req.Body)
-		req.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read request body: %w", err)
-		}
-		body = b
-	}
-	if st.zeroTemp {
-		body = withZeroTemperature(body)
-	}
-
+// send posts req with st's key as many times as the call needs and leaves
+// the final 2xx answer in buf. Upstream failures come back as *broker.Error.
+func (o *OpenAI) send(ctx context.Context, st *callState, req *chatRequest, buf *[]byte) error {
 	rotated := false
 	for retries := 0; ; {
-		status, hdr, b, err := o.attempt(req, body, st)
+		status, hdr, err := o.attempt(ctx, req, st, buf)
 		st.attempts++
 		st.status = status
 		switch {
 		case ctx.Err() != nil:
-			return nil, o.ctxError(ctx)
+			return o.ctxError(ctx)
 		case errors.Is(err, errTooLarge):
-			return nil, broker.Errorf(broker.ReasonProviderError, "%s: upstream response larger than %d bytes", o.cfg.Name, o.cfg.MaxResponseBytes)
+			return broker.Errorf(broker.ReasonProviderError, "%s: upstream response larger than %d bytes", o.cfg.Name, o.cfg.MaxResponseBytes)
 		case err == nil && status >= 200 && status < 300:
-			st.body = b
-			return &http.Response{
-				Status: http.StatusText(status), StatusCode: status, Header: hdr,
-				Body: io.NopCloser(bytes.NewReader(b)), ContentLength: int64(len(b)), Request: req,
-			}, nil
+			return nil
 		case (status == http.StatusUnauthorized || status == http.StatusForbidden) && !rotated && st.ref != "":
 			// The key may have been rotated: re-read it and try once more,
 			// which is not a retry. The same key would fail the same way.
 			rotated = true
 			key, kerr := o.keys.Refresh(ctx, st.ref)
 			if kerr != nil {
-				return nil, keyError(ctx, st.ref, kerr)
+				return keyError(ctx, st.ref, kerr)
 			}
 			if key != "" && key != st.key {
 				st.key = key
@@ -335,22 +338,30 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 		case retryable(status, err) && retries < o.cfg.MaxRetries:
 			retries++
 			if err := o.sleep(ctx, o.delay(retries, hdr)); err != nil {
-				return nil, o.ctxError(ctx)
+				return o.ctxError(ctx)
 			}
 			continue
 		}
-		return nil, o.failure(status, err, b, st.attempts)
+		return o.failure(status, err, *buf, st.attempts)
 	}
 }
 
-// attempt sends body once, under its own timeout, and reads the answer.
-func (o *OpenAI) attempt(parent *http.Request, body []byte, st *callState) (int, http.Header, []byte, error) {
-	ctx, cancel := context.WithTimeout(parent.Context(), o.cfg.Timeout)
+// attempt sends the request once, under its own timeout, and reads the
+// answer into buf: whole when it is a 2xx, else up to maxErrorBody.
+func (o *OpenAI) attempt(ctx context.Context, r *chatRequest, st *callState, buf *[]byte) (int, http.Header, error) {
+	*buf = (*buf)[:0]
+	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
 	defer cancel()
-	req := parent.Clone(ctx)
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	req.ContentLength = int64(len(body))
-	req.GetBody = nil
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, nil)
+	if err != nil {
+		return 0, nil, err // not expected: the URL was checked
+	}
+	// GetBody lets the transport resend the body on a fresh connection when
+	// a kept-alive one turns out closed before anything was written.
+	req.Body = r.body.reader()
+	req.GetBody = func() (io.ReadCloser, error) { return r.body.reader(), nil }
+	req.ContentLength = int64(len(r.body.b))
+	req.Header = http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}}
 	switch {
 	case st.key == "":
 	case o.azure:
@@ -363,24 +374,28 @@ func (o *OpenAI) attempt(parent *http.Request, body []byte, st *callState) (int,
 	}
 	resp, err := o.http.Do(req)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, err
 	}
+	// Read to the end, then close, so that the connection is reused; a body
+	// over the cap is not drained, and its connection is dropped.
 	defer resp.Body.Close()
 	limit := o.cfg.MaxResponseBytes
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
 		limit = maxErrorBody
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	*buf, err = readCapped(*buf, resp.Body, limit, resp.ContentLength)
 	switch {
-	case err != nil:
-		return resp.StatusCode, resp.Header, nil, err
-	case int64(len(b)) <= limit:
+	case err == nil:
+	case err != errOverLimit:
+		*buf = (*buf)[:0]
+		return resp.StatusCode, resp.Header, err
 	case limit == maxErrorBody:
-		b = b[:0] // too big to be a real error object; keep only the status
+		*buf = (*buf)[:0] // too big to be a real error object; keep only the status
 	default:
-		return resp.StatusCode, resp.Header, nil, errTooLarge
+		*buf = (*buf)[:0]
+		return resp.StatusCode, resp.Header, errTooLarge
 	}
-	return resp.StatusCode, resp.Header, b, nil
+	return resp.StatusCode, resp.Header, nil
 }
 
 func retryable(status int, err error) bool {
@@ -495,22 +510,4 @@ func isIdentifier(s string) bool {
 		}
 	}
 	return true
-}
-
-// withZeroTemperature adds "temperature":0 to a JSON object. go-openai's
-// Temperature is a float32 with omitempty, so a requested 0 (deterministic
-// sampling) would vanish from the wire and the upstream would sample at its
-// default of 1. The body is go-openai's marshalling of a request struct
-// whose Temperature is 0, so the field is known to be absent.
-func withZeroTemperature(body []byte) []byte {
-	body = bytes.TrimSpace(body)
-	if len(body) < 2 || body[0] != '{' {
-		return body
-	}
-	out := make([]byte, 0, len(body)+17)
-	out = append(out, `{"temperature":0`...)
-	if rest := bytes.TrimSpace(body[1:]); len(rest) > 0 && rest[0] != '}' {
-		out = append(out, ',')
-	}
-	return append(out, body[1:]...)
 }
