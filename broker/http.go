@@ -257,10 +257,17 @@ func (h *httpAPI) reply(w http.ResponseWriter, r *http.Request, ev *Event, id js
 			msg = "internal error"
 		}
 		resp.Error = &rpcError{Code: e.RPCCode(), Message: msg, Data: rpcErrorData{Reason: e.Reason, RequestID: ev.ID}}
-	} else {
-		resp.Result = res
 	}
-	out, merr := json.Marshal(resp)
+	var out []byte
+	var merr error
+	if err == nil && res != nil {
+		out, merr = marshalResult(id, res)
+	} else {
+		if err == nil {
+			resp.Result = res
+		}
+		out, merr = json.Marshal(resp)
+	}
 	if merr != nil {
 		status = http.StatusInternalServerError
 		out = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error","data":{"reason":"internal"}}}`)
@@ -269,6 +276,26 @@ func (h *httpAPI) reply(w http.ResponseWriter, r *http.Request, ev *Event, id js
 	w.WriteHeader(status)
 	w.Write(append(out, '\n'))
 	h.logRequest(r, ev, status, err)
+}
+
+// marshalResult is json.Marshal of a successful rpcResponse, without
+// encoding/json checking and compacting the result's MarshalJSON output a
+// second time: it is compact and escaped as encoding/json would.
+func marshalResult(id json.RawMessage, res *CreateMessageResult) ([]byte, error) {
+	idJSON, err := json.Marshal(id) // compacted and escaped, as in rpcResponse
+	if err != nil {
+		return nil, err
+	}
+	body, err := res.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(body)+len(idJSON)+40)
+	out = append(out, `{"jsonrpc":"2.0","id":`...)
+	out = append(out, idJSON...)
+	out = append(out, `,"result":`...)
+	out = append(out, body...)
+	return append(out, '}'), nil
 }
 
 func (h *httpAPI) logRequest(r *http.Request, ev *Event, status int, err error) {
