@@ -89,7 +89,7 @@ type OpenAI struct {
 	deployment func(model string) string
 	sleep      func(ctx context.Context, d time.Duration) error
 
-	bufs   sync.Pool // of *[]byte, for answers
+	bufs sync.Pool // of *[]byte, for answers
 }
 
 var _ broker.Provider = (*OpenAI)(nil)

@@ -2,6 +2,7 @@ package providers
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -15,6 +16,13 @@ type TokenizerOptions struct {
 	// OpenAI's tile formula) and 2000.
 	ImageTokens int64
 	AudioTokens int64
+
+	// Preload names the encodings NewTokenizer loads at once, typically
+	// those of the configured models (see EncodingsOf), so that the first
+	// request counted with one does not wait for its ranks (about 25 ms
+	// for o200k_base) and a broken table fails at start. The others load
+	// on first use; an encoding no model uses is never loaded.
+	Preload []string
 }
 
 // Tokenizer counts prompt tokens the way OpenAI does for chat: each
@@ -24,20 +32,21 @@ type TokenizerOptions struct {
 // Texts are counted by a BPECounter per encoding, which agrees with
 // tiktoken-go exactly at a small fraction of its cost; the BPE ranks come
 // from tiktoken-go-loader, embedded in the binary: nothing is downloaded
-// at run time. Models with an unknown tokenizer are counted with
-// cl100k_base plus a 25% margin, so the reservation errs high.
+// at run time. Each encoding is loaded once, when first needed (or by
+// Preload), and kept: o200k_base holds 3.7 MB, cl100k_base 2 MB. Models
+// with an unknown tokenizer are counted with cl100k_base plus a 25%
+// margin, so the reservation errs high.
 type Tokenizer struct {
 	opts TokenizerOptions
-
-	mu   sync.Mutex
-	encs map[string]*BPECounter
+	// encs loads and keeps the counter of each encoding on first call. It
+	// is only read after NewTokenizer, so it needs no lock.
+	encs map[string]func() (*BPECounter, error)
 }
 
 var _ broker.TokenCounter = (*Tokenizer)(nil)
 
-// NewTokenizer returns a Tokenizer with the encodings it will need loaded:
-// o200k_base and cl100k_base, which take about 100 and 45 ms. Older
-// encodings that a model names are loaded on first use.
+// NewTokenizer returns a Tokenizer that loads the encodings in
+// opts.Preload now and the others on first use.
 func NewTokenizer(opts TokenizerOptions) (*Tokenizer, error) {
 	if opts.ImageTokens <= 0 {
 		opts.ImageTokens = 1105
@@ -45,8 +54,12 @@ func NewTokenizer(opts TokenizerOptions) (*Tokenizer, error) {
 	if opts.AudioTokens <= 0 {
 		opts.AudioTokens = 2000
 	}
-	t := &Tokenizer{opts: opts, encs: map[string]*BPECounter{}}
-	for _, name := range []string{"o200k_base", "cl100k_base"} {
+	t := &Tokenizer{opts: opts, encs: map[string]func() (*BPECounter, error){}}
+	for _, name := range []string{"o200k_base", "cl100k_base", "p50k_base", "r50k_base"} {
+		t.encs[name] = sync.OnceValues(func() (*BPECounter, error) { return NewBPECounter(name) })
+	}
+	t.encs["p50k_edit"] = t.encs["p50k_base"] // the same ranks and pattern
+	for _, name := range opts.Preload {
 		if _, err := t.encoding(name); err != nil {
 			return nil, err
 		}
@@ -77,26 +90,47 @@ func Encoding(m broker.Model) string {
 	return ""
 }
 
+// encoding returns the counter of the named encoding, loading it on first
+// use.
 func (t *Tokenizer) encoding(name string) (*BPECounter, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if e := t.encs[name]; e != nil {
-		return e, nil
+	load := t.encs[name]
+	if load == nil {
+		return nil, fmt.Errorf("unknown encoding %q", name)
 	}
-	e, err := NewBPECounter(name)
+	e, err := load()
 	if err != nil {
 		return nil, fmt.Errorf("load tokenizer %s: %w", name, err)
 	}
-	t.encs[name] = e
 	return e, nil
+}
+
+// countingEncoding returns the encoding CountPrompt counts m's prompts
+// with, and whether it adds a margin because m's own is unknown.
+func countingEncoding(m broker.Model) (name string, margin bool) {
+	if name := Encoding(m); name != "" {
+		return name, false
+	}
+	return "cl100k_base", true
+}
+
+// EncodingsOf returns the encodings CountPrompt will load to count the
+// prompts of models, each once: what TokenizerOptions.Preload should name
+// to load at start all that the configured models need. It includes
+// encodings that a model names but BPECounter does not know, for which
+// NewTokenizer fails.
+func EncodingsOf(models []broker.Model) []string {
+	var names []string
+	for _, m := range models {
+		if name, _ := countingEncoding(m); !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // CountPrompt implements broker.TokenCounter.
 func (t *Tokenizer) CountPrompt(m broker.Model, p *broker.CreateMessageParams) int64 {
-	name, margin := Encoding(m), false
-	if name == "" {
-		name, margin = "cl100k_base", true
-	}
+	name, margin := countingEncoding(m)
 	enc, err := t.encoding(name)
 	if err != nil {
 		// Configured with an encoding BPECounter does not know: fall

@@ -1,8 +1,12 @@
 package providers
 
 import (
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/airlock-broker/airlock/broker"
 )
@@ -46,6 +50,74 @@ func TestTokenizerCountsLikeOpenAI(t *testing.T) {
 	}
 }
 
+// TestTokenizerLoadsEncodingsOnFirstUse: a Tokenizer holds no ranks until
+// a model needs them, then those of that model's encoding only, once.
+func TestTokenizerLoadsEncodingsOnFirstUse(t *testing.T) {
+	p := &broker.CreateMessageParams{Messages: []broker.SamplingMessage{{Role: "user", Content: []broker.Content{broker.TextContent("hello world")}}}}
+	heap := func() float64 {
+		alloc, _, _ := heapAfterGC()
+		return float64(alloc) / 1e6
+	}
+	h0 := heap()
+	tok, err := NewTokenizer(TokenizerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1 := heap()
+	if got := tok.CountPrompt(broker.Model{Upstream: "gpt-4o"}, p); got != 8 {
+		t.Errorf("CountPrompt = %d, want 8", got)
+	}
+	h2 := heap()
+	tok.CountPrompt(broker.Model{Upstream: "gpt-4o-mini"}, p)
+	h3 := heap()
+	runtime.KeepAlive(tok)
+	t.Logf("heap: %.2f MB, %.2f after NewTokenizer, %.2f after counting for gpt-4o, %.2f after gpt-4o-mini", h0, h1, h2, h3)
+	if h1-h0 > 0.5 {
+		t.Errorf("NewTokenizer kept %.2f MB, want no ranks loaded", h1-h0)
+	}
+	if d := h2 - h1; d < 2 || d > 5 {
+		t.Errorf("counting for gpt-4o kept %.2f MB, want o200k_base's ranks alone (about 3.7 MB)", d)
+	}
+	if h3-h2 > 0.5 {
+		t.Errorf("counting again kept %.2f MB more, want the ranks loaded once", h3-h2)
+	}
+}
+
+func TestTokenizerPreload(t *testing.T) {
+	if _, err := NewTokenizer(TokenizerOptions{Preload: []string{"o200k_base", "p50k_edit"}}); err != nil {
+		t.Errorf("NewTokenizer: %v", err)
+	}
+	if _, err := NewTokenizer(TokenizerOptions{Preload: []string{"o200k_base", "gpt2"}}); err == nil || !strings.Contains(err.Error(), "gpt2") {
+		t.Errorf("NewTokenizer with an unknown encoding to preload: %v, want an error naming it", err)
+	}
+}
+
+// TestTokenizerConcurrentFirstUse: requests that need an encoding not yet
+// loaded wait for one load and count alike (run with -race).
+func TestTokenizerConcurrentFirstUse(t *testing.T) {
+	tok, err := NewTokenizer(TokenizerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &broker.CreateMessageParams{Messages: []broker.SamplingMessage{{Role: "user", Content: []broker.Content{broker.TextContent(benchText(2 << 10))}}}}
+	models := []string{"gpt-4o", "gpt-4", "llama3"}
+	var wg sync.WaitGroup
+	got := make([][]int64, 8)
+	for g := range got {
+		wg.Go(func() {
+			for _, m := range models {
+				got[g] = append(got[g], tok.CountPrompt(broker.Model{Upstream: m}, p))
+			}
+		})
+	}
+	wg.Wait()
+	for g := range got {
+		if diff := cmp.Diff(got[0], got[g]); diff != "" {
+			t.Errorf("goroutine %d counted differently (-want +got):\n%s", g, diff)
+		}
+	}
+}
+
 func TestEncodingForModels(t *testing.T) {
 	for model, want := range map[string]string{
 		"gpt-4o-mini": "o200k_base", "gpt-4.1-nano": "o200k_base", "o4-mini": "o200k_base", "gpt-5": "o200k_base",
@@ -57,6 +129,19 @@ func TestEncodingForModels(t *testing.T) {
 	}
 	if got := Encoding(broker.Model{Upstream: "llama3", Encoding: "cl100k_base"}); got != "cl100k_base" {
 		t.Errorf("configured encoding ignored: %q", got)
+	}
+}
+
+func TestEncodingsOf(t *testing.T) {
+	models := []broker.Model{
+		{Upstream: "gpt-4o"}, {Upstream: "gpt-4o-mini"}, {Upstream: "llama3"}, {Upstream: "gpt-4"},
+		{Upstream: "davinci", Encoding: "p50k_base"},
+	}
+	if diff := cmp.Diff([]string{"o200k_base", "cl100k_base", "p50k_base"}, EncodingsOf(models)); diff != "" {
+		t.Errorf("EncodingsOf (-want +got):\n%s", diff)
+	}
+	if got := EncodingsOf(nil); len(got) != 0 {
+		t.Errorf("EncodingsOf(nil) = %q", got)
 	}
 }
 

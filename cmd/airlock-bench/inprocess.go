@@ -47,7 +47,8 @@ func startInProcess(ctx context.Context, s setup, log *slog.Logger) (*target, er
 	} else {
 		store = quota.NewMemory(limits, qopts)
 	}
-	tok, err := providers.NewTokenizer(providers.TokenizerOptions{})
+	models := []broker.Model{{Name: "gpt-bench", Provider: "up", Upstream: upstreamModel, InputPrice: 1_000_000, OutputPrice: 2_000_000}}
+	tok, err := providers.NewTokenizer(providers.TokenizerOptions{Preload: providers.EncodingsOf(models)})
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +59,7 @@ func startInProcess(ctx context.Context, s setup, log *slog.Logger) (*target, er
 			TokenHashes: [][sha256.Size]byte{sha256.Sum256([]byte(benchToken))},
 			Policy:      broker.Policy{Models: []string{"gpt-bench"}, MaxTokens: 1024},
 		}},
-		[]broker.Model{{Name: "gpt-bench", Provider: "up", Upstream: upstreamModel, InputPrice: 1_000_000, OutputPrice: 2_000_000}},
+		models,
 		map[string]broker.Provider{"up": prov},
 		broker.Options{
 			Quota:    store,

@@ -239,7 +239,7 @@ func build(ctx context.Context, cfg *Config, getenv func(string) string, log *sl
 			}
 		}
 	}
-	tok, err := providers.NewTokenizer(providers.TokenizerOptions{})
+	tok, err := providers.NewTokenizer(providers.TokenizerOptions{Preload: providers.EncodingsOf(cfg.models())})
 	if err != nil {
 		errs = append(errs, err)
 	}
