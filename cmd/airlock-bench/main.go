@@ -79,6 +79,7 @@ type options struct {
 	maxDirect    float64
 
 	memory     bool
+	audit      bool
 	concurrent int
 	hold       time.Duration
 
@@ -118,6 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.p99Limit, "p99-limit", 0, "-find-max stops when the broker's p99 exceeds this; 0: 3× the first step's p99")
 	fs.Float64Var(&o.maxDirect, "find-max-direct-ratio", 0.1, "direct requests per broker request during -find-max")
 
+	fs.BoolVar(&o.audit, "audit", true, "give the broker subprocess an audit trail (a file sink in its temporary directory), as in production")
 	fs.BoolVar(&o.memory, "memory", false, "measure the broker's RSS idle and with -concurrent requests held open at once")
 	fs.IntVar(&o.concurrent, "concurrent", 1000, "requests held open together by -memory (at most 1024, the broker's max_in_flight)")
 	fs.DurationVar(&o.hold, "hold", 2*time.Second, "how long -memory holds them once all are in flight (at most 20s)")
@@ -281,7 +283,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}()
 	}
 
-	st := setup{upstreamURL: up.URL, redis: o.redis, prefix: prefix, holdTTL: o.holdTTL, env: o.brokerEnv}
+	st := setup{upstreamURL: up.URL, redis: o.redis, prefix: prefix, holdTTL: o.holdTTL, audit: o.audit, env: o.brokerEnv}
 	var t *target
 	if o.inprocess {
 		progress("starting the pipeline in process")

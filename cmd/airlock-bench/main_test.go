@@ -97,7 +97,7 @@ func TestBrokerConfig(t *testing.T) {
 			[]string{"quota:\n  redis: {addrs: [\"127.0.0.1:6379\"], prefix: \"airlock-bench:x:\"}\n  hold_ttl: 1m0s\n"}, nil},
 	}
 	for _, tt := range tests {
-		got := brokerConfig(tt.s)
+		got := brokerConfig(tt.s, "")
 		var doc map[string]any
 		if err := yaml.Unmarshal([]byte(got), &doc); err != nil {
 			t.Fatalf("not YAML: %v\n%s", err, got)
@@ -112,5 +112,21 @@ func TestBrokerConfig(t *testing.T) {
 				t.Errorf("config has %q:\n%s", n, got)
 			}
 		}
+	}
+}
+
+func TestBrokerConfigAudit(t *testing.T) {
+	got := brokerConfig(setup{upstreamURL: "http://127.0.0.1:1"}, "/tmp/x/audit.jsonl")
+	var doc struct {
+		Audit struct {
+			Key   string
+			Sinks []map[string]string
+		}
+	}
+	if err := yaml.Unmarshal([]byte(got), &doc); err != nil {
+		t.Fatalf("not YAML: %v\n%s", err, got)
+	}
+	if doc.Audit.Key != "env:AUDIT_KEY" || len(doc.Audit.Sinks) != 1 || doc.Audit.Sinks[0]["path"] != "/tmp/x/audit.jsonl" {
+		t.Errorf("audit section %+v in\n%s", doc.Audit, got)
 	}
 }

@@ -63,13 +63,15 @@ type setup struct {
 	redis       string // address; empty: budgets in memory
 	prefix      string // of the Redis keys
 	holdTTL     time.Duration
+	audit       bool     // an audit trail in a file next to the config
 	env         []string // runtime settings of the subprocess
 }
 
 // brokerConfig is the broker's configuration: one server with a large
 // budget and no rate limits, the default filter policy, budgets in Redis
-// (or memory), warnings only in the log.
-func brokerConfig(s setup) string {
+// (or memory), the audit trail in auditPath (unless empty), warnings only
+// in the log.
+func brokerConfig(s setup, auditPath string) string {
 	quota := ""
 	if s.redis != "" || s.holdTTL > 0 {
 		quota = "quota:\n"
@@ -79,6 +81,9 @@ func brokerConfig(s setup) string {
 	}
 	if s.holdTTL > 0 {
 		quota += fmt.Sprintf("  hold_ttl: %s\n", s.holdTTL)
+	}
+	if auditPath != "" {
+		quota += fmt.Sprintf("audit:\n  key: env:AUDIT_KEY\n  sinks:\n    - {kind: file, path: %q}\n", auditPath)
 	}
 	return fmt.Sprintf(`listen: 127.0.0.1:0
 log: {format: json, level: warn}
@@ -112,13 +117,17 @@ var listeningRE = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
 // and waits until it is healthy and ready.
 func startSubprocess(ctx context.Context, bin, dir string, s setup) (*target, error) {
 	cfg := filepath.Join(dir, "airlock.yaml")
-	if err := os.WriteFile(cfg, []byte(brokerConfig(s)), 0o600); err != nil {
+	auditPath := ""
+	if s.audit {
+		auditPath = filepath.Join(dir, "audit.jsonl")
+	}
+	if err := os.WriteFile(cfg, []byte(brokerConfig(s, auditPath)), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "-config", cfg)
 	// A clean environment: no AIRLOCK_* override leaks in, only the
 	// runtime settings of -broker-env.
-	cmd.Env = append([]string{"UPSTREAM_KEY=" + brokerUpstreamKey}, s.env...)
+	cmd.Env = append([]string{"UPSTREAM_KEY=" + brokerUpstreamKey, "AUDIT_KEY=bench-audit-key-0123456789abcdef"}, s.env...)
 	logs := &tail{max: 64 << 10}
 	cmd.Stderr = logs
 	stdout, err := cmd.StdoutPipe()
