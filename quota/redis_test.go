@@ -261,3 +261,37 @@ func TestRedisSettleBatchNoScript(t *testing.T) {
 		t.Errorf("after the batch: %+v", got)
 	}
 }
+
+// TestRedisExpiry: a period's counters expire after the period and its
+// retention, the lifetime's never; nothing stays held once settled.
+func TestRedisExpiry(t *testing.T) {
+	c := redisClient(t)
+	prefix := testPrefix(t, c)
+	clk := newClock()
+	s := NewRedis(c, nil, RedisOptions{Prefix: prefix, Options: Options{Now: clk.Now, Retention: 48 * time.Hour}})
+	ctx := context.Background()
+	must(t, s.Reserve(ctx, resv("a", "s", usd(5))))
+	must(t, s.Settle(ctx, held("a", "s"), usd(3)))
+	keys, err := c.Keys(ctx, prefix+"{s}:p:*").Result()
+	must(t, err)
+	if len(keys) != 4 {
+		t.Fatalf("period keys %v, want 4", keys)
+	}
+	for _, k := range keys {
+		ttl, err := c.PTTL(ctx, k).Result()
+		must(t, err)
+		if strings.Contains(k, "lifetime") {
+			if ttl != -1 {
+				t.Errorf("%s expires in %v", k, ttl)
+			}
+			continue
+		}
+		// Whatever the period, it ends within 31 days of now.
+		if ttl <= 48*time.Hour || ttl > (48+32*24)*time.Hour {
+			t.Errorf("%s expires in %v, want after the period's end plus 48h", k, ttl)
+		}
+	}
+	if n, err := c.HLen(ctx, prefix+"{s}:held").Result(); err != nil || n != 0 {
+		t.Errorf("%d fields held after settling (%v)", n, err)
+	}
+}

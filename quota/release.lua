@@ -6,14 +6,14 @@ local now, ttl, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 
 purge(now, ttl, true)
 if redis.call('ZSCORE', DONE, id) then return 1 end
-local state, usd, tok, tinc, keys = record(id)
+local state, usd, tok, tinc, pids, exps = record(id)
 if not state then return 2 end
 forget(id)
 if state == 'h' then
-  book(keys, 0, 0, usd, tok, 0)
+  hold(pids, 0 - usd, 0 - tok)
   refund(now, tinc)
 else
-  book(keys, 0 - usd, 0 - tok, 0, 0, -1)
+  charge(pids, exps, now, 0 - usd, 0 - tok, -1)
 end
 redis.call('ZADD', DONE, int(now + ttl), id)
 return 0

@@ -10,15 +10,20 @@ purge(now, ttl)
 if redis.call('ZSCORE', HOLDS, id) or redis.call('ZSCORE', DONE, id) then return {4} end
 local limits = cjson.decode(redis.call('GET', base .. ':limits') or ARGV[14])
 local names = {day = 1, week = 2, month = 3, lifetime = 4}
+local pids, exps = current(now)
 
--- Budgets: spent + held + wanted must fit each.
+-- Budgets: spent + held + wanted must fit each. What is held in the
+-- current periods is read once, for all of them.
+local held
 if type(limits.budgets) == 'table' then
   for _, b in ipairs(limits.budgets) do
     local i = names[b.period]
     if not i then return {5} end
-    local c = redis.call('HMGET', pkey(ARGV[4 + 2 * i]), 'su', 'st', 'hu', 'ht')
+    held = held or redis.call('HMGET', HELD, unpack(heldFields(pids)))
+    local c = redis.call('HMGET', pkey(pids[i]), 'su', 'st')
     local capu, capt = num(b.microUSD), num(b.tokens)
-    if (capu > 0 and num(c[1]) + num(c[3]) + usd > capu) or (capt > 0 and num(c[2]) + num(c[4]) + tok > capt) then
+    if (capu > 0 and num(c[1]) + num(held[2 * i - 1]) + usd > capu) or
+       (capt > 0 and num(c[2]) + num(held[2 * i]) + tok > capt) then
       return {1, b.period}
     end
   end
@@ -43,17 +48,10 @@ end
 if over > 0 then return {2, ceildiv(over, 1000000), what} end
 
 -- Hold.
-local pids = {}
-for i = 1, 4 do
-  local k = pkey(ARGV[4 + 2 * i])
-  redis.call('HINCRBY', k, 'hu', ARGV[4])
-  -- The counters need an expiry once, when they are created (the expiry is
-  -- the period's end plus the retention, the same whenever it is set).
-  if redis.call('HINCRBY', k, 'ht', ARGV[5]) == tok then touch(i) end
-  pids[i] = ARGV[4 + 2 * i]
-end
+hold(pids, usd, tok, held)
 redis.call('ZADD', HOLDS, int(now + ttl), id)
-redis.call('HSET', HOLD, id, 'h ' .. ARGV[4] .. ' ' .. ARGV[5] .. ' ' .. int(tinc) .. ' ' .. table.concat(pids, ' '))
+redis.call('HSET', HOLD, id, 'h ' .. ARGV[4] .. ' ' .. ARGV[5] .. ' ' .. int(tinc) .. ' ' ..
+  table.concat(pids, ' ') .. ' ' .. table.concat(exps, ' '))
 if rtat then redis.call('SET', base .. ':rpm', int(rtat), 'PX', ceildiv(rtat - now, 1000)) end
 if ttat then redis.call('SET', TPM, int(ttat), 'PX', ceildiv(ttat - now, 1000)) end
 return {0}

@@ -12,19 +12,20 @@ local usd, tok = tonumber(ARGV[4]), tonumber(ARGV[5])
 purge(now, ttl, true)
 if redis.call('ZSCORE', DONE, id) then return 1 end
 local status = 0
-local state, hu, ht, tinc, keys = record(id)
+local state, hu, ht, tinc, pids, exps = record(id)
 if state == 'h' then
   forget(id)
   if ht > 0 and tok < ht then refund(now, math.floor(tinc * (ht - tok) / ht)) end
-  book(keys, usd, tok, hu, ht, 1)
+  hold(pids, 0 - hu, 0 - ht)
+  charge(pids, exps, now, usd, tok, 1)
 elseif state then
   forget(id)
   status = 3
-  book(keys, usd - hu, tok - ht, 0, 0, 0)
+  charge(pids, exps, now, usd - hu, tok - ht, 0)
 else
-  status, keys = 2, {}
-  for i = 1, 4 do keys[i] = touch(i) end
-  book(keys, usd, tok, 0, 0, 1)
+  status = 2
+  pids, exps = current(now)
+  charge(pids, exps, now, usd, tok, 1)
 end
 redis.call('ZADD', DONE, int(now + ttl), id)
 return status

@@ -3,6 +3,8 @@
 purge(tonumber(ARGV[1]), tonumber(ARGV[2]), true)
 local out = {}
 for i = 3, #ARGV do
-  out[#out + 1] = redis.call('HMGET', pkey(ARGV[i]), 'su', 'st', 'hu', 'ht', 'n')
+  local c = redis.call('HMGET', pkey(ARGV[i]), 'su', 'st', 'n')
+  local h = redis.call('HMGET', HELD, ARGV[i] .. ':u', ARGV[i] .. ':t')
+  out[#out + 1] = {c[1], c[2], h[1], h[2], c[3]}
 end
 return out
