@@ -12,9 +12,9 @@ import (
 // the budget store before answering bought nothing: the hold already
 // covers the request's worst case, so the books are never short while a
 // settlement waits, and a hold that is never settled (the process died) is
-// charged in full when it expires. A bounded queue feeds a few workers;
-// when it is full, the request settles in its own goroutine, which slows
-// it down instead of growing memory.
+// charged in full when it expires. A bounded queue feeds a few workers,
+// which retry; when it is full, the request settles once in its own
+// goroutine, which slows it down instead of growing memory.
 type settler struct {
 	q   Quota
 	log *slog.Logger
@@ -56,7 +56,7 @@ func (s *settler) settle(r Reservation, actual Charge) {
 		}
 	}
 	s.mu.RUnlock()
-	s.apply(j)
+	s.apply(j, 0) // once: the response waits for it
 }
 
 // run applies queued settlements: those that queued up together in one
@@ -80,7 +80,7 @@ func (s *settler) run() {
 			}
 		}
 		if len(batch) == 1 {
-			s.apply(batch[0])
+			s.apply(batch[0], len(settleRetries))
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -88,13 +88,14 @@ func (s *settler) run() {
 		cancel()
 		for i := range batch {
 			if i >= len(errs) || errs[i] != nil {
-				s.apply(batch[i]) // retried on its own
+				s.apply(batch[i], len(settleRetries)) // retried on its own
 			}
 		}
 	}
 }
 
-func (s *settler) apply(j Settlement) {
+// apply settles j, retrying up to retries times (see settleRetries).
+func (s *settler) apply(j Settlement, retries int) {
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := s.q.Settle(ctx, j.Reservation, j.Actual)
@@ -102,7 +103,7 @@ func (s *settler) apply(j Settlement) {
 		if err == nil {
 			return
 		}
-		if attempt == len(settleRetries) {
+		if attempt >= retries {
 			s.failed.Add(1)
 			s.log.Error("settlement failed; the hold will be charged in full when it expires",
 				"request_id", j.ID, "server", j.Server, "err", err)
