@@ -4,22 +4,27 @@
 -- on one Redis Cluster node. Times are microseconds from the Go clock.
 --
 --   <base>:limits      string  JSON broker.ServerLimits overriding the config
---   <base>:holds       zset    request id -> when its hold expires, or, once
+--   <base>:expiry      zset    request id -> when its hold expires, or, once
 --                              expired, when its record is forgotten
---   <base>:hold        hash    request id -> "<state> usd tokens tinc pid1..pid4 exp1..exp4",
+--   <base>:records     hash    request id -> "<state> usd tokens tinc pid1..pid4 exp1..exp4",
 --                              state h (held) or x (expired: charged in full),
 --                              exp when the periods' counters expire (µs, 0 never)
 --   <base>:held        hash    <pid>:u, <pid>:t -> µUSD and tokens held in the
 --                              period (absent when nothing is)
 --   <base>:done        zset    settled or released id -> when it is forgotten
 --   <base>:p:<period>  hash    su st (spent µUSD, tokens), n (requests)
+--
+-- The layout before held amounts moved to :held kept holds in :holds and
+-- :hold, and hu, ht in the period hashes; these scripts never read them. A
+-- request held by that version and settled by this one is charged without
+-- a hold, as it should be; the old keys can be deleted once drained.
 --   <base>:rpm, :tpm   string  GCRA theoretical arrival times
 --
 -- Each redis.call costs a script about a microsecond and a half, more than
 -- most commands themselves, so the scripts read and write whole hashes at
 -- once rather than field by field.
 local base = KEYS[1]
-local HOLDS, HOLD, HELD, DONE, TPM = base .. ':holds', base .. ':hold', base .. ':held', base .. ':done', base .. ':tpm'
+local HOLDS, HOLD, HELD, DONE, TPM = base .. ':expiry', base .. ':records', base .. ':held', base .. ':done', base .. ':tpm'
 local MINUTE = 60000000
 
 local function pkey(pid) return base .. ':p:' .. pid end

@@ -295,3 +295,27 @@ func TestRedisExpiry(t *testing.T) {
 		t.Errorf("%d fields held after settling (%v)", n, err)
 	}
 }
+
+// TestRedisPreviousLayout: a request held by the previous version (holds in
+// :holds and :hold, held amounts in the period hashes) and settled by this
+// one is charged its actual cost, and the old held amounts no longer count.
+func TestRedisPreviousLayout(t *testing.T) {
+	c := redisClient(t)
+	prefix := testPrefix(t, c)
+	clk := newClock()
+	s := NewRedis(c, map[string]broker.ServerLimits{"s": day(100, 0)}, RedisOptions{Prefix: prefix, Options: Options{Now: clk.Now}})
+	ctx := context.Background()
+	o := s.op(clk.Now(), "old", usd(90))
+	base := prefix + "{s}"
+	must(t, c.ZAdd(ctx, base+":holds", redis.Z{Score: float64(o.now + o.ttl), Member: "old"}).Err())
+	rec := fmt.Sprintf("90 0 0 %s %s %s %s", o.periods[0].id, o.periods[1].id, o.periods[2].id, o.periods[3].id)
+	must(t, c.HSet(ctx, base+":hold", "old", rec).Err())
+	for _, p := range o.periods {
+		must(t, c.HSet(ctx, base+":p:"+p.id, "hu", 90, "ht", 0).Err())
+	}
+	must(t, s.Settle(ctx, held("old", "s"), usd(30)))
+	if got := current(t, s, "s", "day"); got.Spent != usd(30) || got.Reserved != usd(0) || got.Requests != 1 {
+		t.Errorf("after settling a request of the previous version: %+v", got)
+	}
+	must(t, s.Reserve(ctx, resv("new", "s", usd(70))))
+}
