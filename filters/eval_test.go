@@ -26,6 +26,11 @@ func evalDir(t *testing.T) string {
 	if dir == "" {
 		t.Skip("AIRLOCK_EVAL is not set; set it to the evaluation data directory (../shared/eval) to measure the detectors")
 	}
+	if !filepath.IsAbs(dir) {
+		// Relative to the repository's root, where the command is typed;
+		// tests run in the package's directory.
+		dir = filepath.Join("..", dir)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
 		t.Skipf("AIRLOCK_EVAL=%s holds no evaluation data: %v", dir, err)
 	}

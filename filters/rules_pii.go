@@ -96,13 +96,82 @@ func containsFold(hay, needle string) bool {
 // contextBefore reports whether one of the words of set occurs in the 48
 // bytes before offset s. A placeholder ([PHONE_1]) is no context word, or
 // rescanning sanitized text would find what its neighbour only looks like.
+//
+// The window stops at a placeholder ("[PHONE_1]"): a value replaced there
+// changed the distances, and looking past it could find a context word
+// that was out of reach in the original text, so that scanning sanitized
+// text again would find more than the first scan did.
 func contextBefore(text string, s int, set *automaton) bool {
-	return set.containsWord(text[max(0, s-48):s])
+	return set.containsWord(afterPlaceholder(text[max(0, s-48):s]))
 }
 
 // contextAfter is contextBefore for the 16 bytes after offset e.
 func contextAfter(text string, e int, set *automaton) bool {
-	return set.containsWord(text[e:min(len(text), e+16)])
+	return set.containsWord(beforePlaceholder(text[e:min(len(text), e+16)]))
+}
+
+// afterPlaceholder returns w after its last placeholder, or w.
+func afterPlaceholder(w string) string {
+	for end := len(w); end > 0; {
+		i := strings.LastIndexByte(w[:end], ']')
+		if i < 0 {
+			break
+		}
+		if j := strings.LastIndexByte(w[:i], '['); j >= 0 && isPlaceholderName(w[j+1:i]) {
+			return w[i+1:]
+		}
+		end = i
+	}
+	return w
+}
+
+// beforePlaceholder returns w before its first placeholder, or w. A
+// placeholder cut off by the end of w still counts.
+func beforePlaceholder(w string) string {
+	for start := 0; start < len(w); {
+		j := strings.IndexByte(w[start:], '[')
+		if j < 0 {
+			break
+		}
+		j += start
+		name := w[j+1:]
+		if i := strings.IndexByte(name, ']'); i >= 0 {
+			name = name[:i]
+		}
+		if name != "" && isPlaceholderPrefix(name) {
+			return w[:j]
+		}
+		start = j + 1
+	}
+	return w
+}
+
+// isPlaceholderName reports whether s is LABEL_N, as phKey writes it.
+func isPlaceholderName(s string) bool {
+	u := strings.LastIndexByte(s, '_')
+	if u <= 0 || u == len(s)-1 {
+		return false
+	}
+	for i := u + 1; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return isPlaceholderPrefix(s[:u])
+}
+
+// isPlaceholderPrefix reports whether s could begin a placeholder's name:
+// capital letters, digits and underscores, starting with a letter.
+func isPlaceholderPrefix(s string) bool {
+	if s == "" || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || isDigit(c) || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 var (
