@@ -132,7 +132,7 @@ func (m *SamplingMessage) UnmarshalJSON(b []byte) error {
 func (m SamplingMessage) MarshalJSON() ([]byte, error) {
 	w := wireWriter{b: make([]byte, 0, 32+contentSize(m.Content)+len(m.Meta))}
 	w.b = append(w.b, `{"role":`...)
-	w.b = appendJSONString(w.b, string(m.Role))
+	w.b = AppendJSONString(w.b, string(m.Role))
 	w.name("content")
 	w.contents(m.Content, m.contentArray)
 	w.raw("_meta", m.Meta)
@@ -289,11 +289,11 @@ type wireResult struct {
 func (r CreateMessageResult) MarshalJSON() ([]byte, error) {
 	w := wireWriter{b: make([]byte, 0, 64+len(r.Model)+contentSize(r.Content)+len(r.Meta))}
 	w.b = append(w.b, `{"role":`...)
-	w.b = appendJSONString(w.b, string(r.Role))
+	w.b = AppendJSONString(w.b, string(r.Role))
 	w.name("content")
 	w.contents(r.Content, false)
 	w.name("model")
-	w.b = appendJSONString(w.b, r.Model)
+	w.b = AppendJSONString(w.b, r.Model)
 	w.str("stopReason", r.StopReason)
 	w.raw("_meta", r.Meta)
 	w.b = append(w.b, '}')

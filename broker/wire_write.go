@@ -3,7 +3,6 @@ package broker
 import (
 	"encoding/json"
 	"strconv"
-	"unicode/utf8"
 )
 
 // wireWriter writes content blocks, messages and results as JSON in one
@@ -35,7 +34,7 @@ func (w *wireWriter) name(name string) {
 func (w *wireWriter) str(name, s string) {
 	if s != "" {
 		w.name(name)
-		w.b = appendJSONString(w.b, s)
+		w.b = AppendJSONString(w.b, s)
 	}
 }
 
@@ -59,7 +58,7 @@ func (w *wireWriter) raw(name string, raw json.RawMessage) {
 // content writes c as Content.MarshalJSON does.
 func (w *wireWriter) content(c *Content) {
 	w.b = append(w.b, `{"type":`...)
-	w.b = appendJSONString(w.b, c.Type)
+	w.b = AppendJSONString(w.b, c.Type)
 	w.str("data", c.Data)
 	w.str("mimeType", c.MIMEType)
 	w.str("id", c.ID)
@@ -83,7 +82,7 @@ func (w *wireWriter) content(c *Content) {
 	// the struct's own, which encoding/json puts after the embedded ones.
 	if c.Type == ContentText || c.Text != "" {
 		w.name("text")
-		w.b = appendJSONString(w.b, c.Text)
+		w.b = AppendJSONString(w.b, c.Text)
 	}
 	w.b = append(w.b, '}')
 }
@@ -112,58 +111,4 @@ func contentSize(blocks []Content) int {
 		n += 64 + len(c.Text) + len(c.Data) + len(c.Input) + len(c.StructuredContent) + len(c.Meta) + contentSize(c.Content)
 	}
 	return n + n/16
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s quoted as encoding/json quotes it with HTML
-// escaping on: <, > and & as \u003c, \u003e, \u0026, control characters
-// escaped, invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -145,7 +145,7 @@ func (o *OpenAI) encode(b []byte, model, field string, p *broker.CreateMessagePa
 		b = append(b, `"temperature":0,`...)
 	}
 	b = append(b, `"model":`...)
-	b = appendJSONString(b, model)
+	b = broker.AppendJSONString(b, model)
 	if b, err = o.appendMessages(b, p); err != nil {
 		return b, nil, err
 	}
@@ -168,7 +168,7 @@ func (o *OpenAI) encode(b []byte, model, field string, p *broker.CreateMessagePa
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, s)
+			b = broker.AppendJSONString(b, s)
 		}
 		b = append(b, ']')
 	}
@@ -186,7 +186,7 @@ func (o *OpenAI) encode(b []byte, model, field string, p *broker.CreateMessagePa
 		// OpenAI refuses tool_choice without tools.
 		if tc := p.ToolChoice; tc != nil && tc.Mode != "" {
 			b = append(b, `,"tool_choice":`...)
-			b = appendJSONString(b, tc.Mode)
+			b = broker.AppendJSONString(b, tc.Mode)
 		}
 	}
 	return append(b, '}'), nil, nil
@@ -216,14 +216,14 @@ func requestSize(p *broker.CreateMessageParams) int {
 // "function" comes before "type".
 func appendTool(b []byte, t *broker.Tool) (_ []byte, err error) {
 	b = append(b, `{"function":{"name":`...)
-	b = appendJSONString(b, t.Name)
+	b = broker.AppendJSONString(b, t.Name)
 	desc := t.Description
 	if desc == "" {
 		desc = t.Title
 	}
 	if desc != "" {
 		b = append(b, `,"description":`...)
-		b = appendJSONString(b, desc)
+		b = broker.AppendJSONString(b, desc)
 	}
 	b = append(b, `,"parameters":`...)
 	schema := t.InputSchema
@@ -245,7 +245,7 @@ func (o *OpenAI) appendMessages(b []byte, p *broker.CreateMessageParams) (_ []by
 	n := 0 // messages written
 	if p.SystemPrompt != "" {
 		b = append(b, `{"role":"system","content":`...)
-		b = appendJSONString(b, p.SystemPrompt)
+		b = broker.AppendJSONString(b, p.SystemPrompt)
 		b = append(b, '}')
 		n++
 	}
@@ -294,7 +294,7 @@ func (o *OpenAI) appendMessages(b []byte, p *broker.CreateMessageParams) (_ []by
 		case parts == 1 && m.Content[first].Type == broker.ContentText:
 			if s := m.Content[first].Text; s != "" {
 				b = append(b, `,"content":`...)
-				b = appendJSONString(b, s)
+				b = broker.AppendJSONString(b, s)
 			}
 		case parts > 0:
 			b = append(b, `,"content":[`...)
@@ -338,15 +338,15 @@ func contentPath(i, j int) string {
 func appendPart(b []byte, c *broker.Content) []byte {
 	if c.Type == broker.ContentImage {
 		b = append(b, `{"type":"image_url","image_url":{"url":"data:`...)
-		b = appendJSONStringBody(b, c.MIMEType)
+		b = broker.AppendJSONStringBody(b, c.MIMEType)
 		b = append(b, `;base64,`...)
-		b = appendJSONStringBody(b, c.Data)
+		b = broker.AppendJSONStringBody(b, c.Data)
 		return append(b, `"}}`...)
 	}
 	b = append(b, `{"type":"text"`...)
 	if c.Text != "" {
 		b = append(b, `,"text":`...)
-		b = appendJSONString(b, c.Text)
+		b = broker.AppendJSONString(b, c.Text)
 	}
 	return append(b, '}')
 }
@@ -357,20 +357,20 @@ func appendToolCall(b []byte, c *broker.Content) []byte {
 	b = append(b, '{')
 	if c.ID != "" {
 		b = append(b, `"id":`...)
-		b = appendJSONString(b, c.ID)
+		b = broker.AppendJSONString(b, c.ID)
 		b = append(b, ',')
 	}
 	b = append(b, `"type":"function","function":{`...)
 	if c.Name != "" {
 		b = append(b, `"name":`...)
-		b = appendJSONString(b, c.Name)
+		b = broker.AppendJSONString(b, c.Name)
 		b = append(b, ',')
 	}
 	b = append(b, `"arguments":`...)
 	if len(c.Input) == 0 {
 		b = append(b, `"{}"`...)
 	} else {
-		b = appendJSONString(b, []byte(c.Input))
+		b = broker.AppendJSONString(b, []byte(c.Input))
 	}
 	return append(b, `}}`...)
 }
@@ -404,14 +404,14 @@ func (o *OpenAI) appendToolResult(b []byte, i, j int, c *broker.Content) ([]byte
 		b = append(b, '"')
 	case len(c.StructuredContent) > 0:
 		b = append(b, `,"content":`...)
-		b = appendJSONString(b, []byte(c.StructuredContent))
+		b = broker.AppendJSONString(b, []byte(c.StructuredContent))
 	default:
 		// OpenAI requires a content.
 		b = append(b, `,"content":"(no content)"`...)
 	}
 	if c.ToolUseID != "" {
 		b = append(b, `,"tool_call_id":`...)
-		b = appendJSONString(b, c.ToolUseID)
+		b = broker.AppendJSONString(b, c.ToolUseID)
 	}
 	return append(b, '}'), nil
 }
@@ -421,11 +421,11 @@ func (o *OpenAI) appendToolResult(b []byte, i, j int, c *broker.Content) ([]byte
 func appendResultLine(b []byte, r *broker.Content) []byte {
 	switch r.Type {
 	case broker.ContentText:
-		return appendJSONStringBody(b, r.Text)
+		return broker.AppendJSONStringBody(b, r.Text)
 	case broker.ContentResourceLink:
-		return appendJSONStringBody(b, r.URI)
+		return broker.AppendJSONStringBody(b, r.URI)
 	}
-	return appendJSONStringBody(b, []byte(r.Resource))
+	return broker.AppendJSONStringBody(b, []byte(r.Resource))
 }
 
 func resultLineLen(r *broker.Content) int {
