@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -22,17 +23,30 @@ var stageLabelRE = regexp.MustCompile(`stage="([^"]+)"`)
 // stageSums reads the per-stage sums and counts of stageMetric from a
 // Prometheus text exposition. ok is false when the broker exposes none.
 func stageSums(ctx context.Context, base string) (sums map[string][2]float64, ok bool) {
+	body, err := scrape(ctx, base)
+	if err != nil {
+		return nil, false
+	}
+	defer body.Close()
+	return parseStageSums(body)
+}
+
+// scrape returns the body of the broker's GET /metrics, at most 16 MB.
+func scrape(ctx context.Context, base string) (io.ReadCloser, error) {
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+adminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, false
+		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, false
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	return parseStageSums(io.LimitReader(resp.Body, 16<<20))
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(resp.Body, 16<<20), resp.Body}, nil
 }
 
 func parseStageSums(r io.Reader) (map[string][2]float64, bool) {
@@ -100,17 +114,12 @@ func stageDelta(before, after map[string][2]float64) *Stages {
 // runtimeGauges reads the Go runtime's memory gauges (in MB) and goroutine
 // count from a broker's /metrics; nil when it serves none.
 func runtimeGauges(ctx context.Context, base string) map[string]float64 {
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := http.DefaultClient.Do(req)
+	body, err := scrape(ctx, base)
 	if err != nil {
 		return nil
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil
-	}
-	return parseRuntimeGauges(io.LimitReader(resp.Body, 16<<20))
+	defer body.Close()
+	return parseRuntimeGauges(body)
 }
 
 // runtimeGaugeNames are the gauges runtimeGauges keeps, and their names in
