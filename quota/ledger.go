@@ -18,11 +18,12 @@ type ledger interface {
 	// every budget and rate limit in force (the book's override, else
 	// o.limits), holds it in o's periods until o.now+o.ttl.
 	reserve(ctx context.Context, tag string, o *op) (verdict, error)
-	// settle replaces the hold of o.id by o.amount in the hold's periods
-	// (correcting the full charge of an expired hold), or charges o.amount
-	// to o's periods when there is no hold, and remembers o.id as settled
-	// until o.now+o.ttl.
-	settle(ctx context.Context, tag string, o *op) (int, error)
+	// settle runs, for each i, one atomic step on book tags[i]: it replaces
+	// the hold of ops[i].id by ops[i].amount in the hold's periods
+	// (correcting the full charge of an expired hold), or charges the
+	// amount to the op's periods when there is no hold, and remembers the
+	// id as settled until now+ttl. The steps may share one round trip.
+	settle(ctx context.Context, tags []string, ops []*op) ([]int, []error)
 	// release drops the hold of o.id (taking back the full charge of an
 	// expired one) and remembers it as settled.
 	release(ctx context.Context, tag string, o *op) (int, error)
@@ -32,13 +33,6 @@ type ledger interface {
 	setOverride(ctx context.Context, tag string, d *limitsDoc) error
 	deleteOverride(ctx context.Context, tag string) error
 	check(ctx context.Context) error
-}
-
-// batchLedger is a ledger that can run many settle steps, on any books, in
-// one round trip. Each step is still atomic on its own.
-type batchLedger interface {
-	// settleBatch runs settle(ctx, tags[i], ops[i]) for each i.
-	settleBatch(ctx context.Context, tags []string, ops []*op) ([]int, []error)
 }
 
 // op is one step. Times are microseconds since the epoch, durations

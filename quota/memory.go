@@ -196,14 +196,23 @@ func (m *memLedger) reserve(_ context.Context, tag string, o *op) (verdict, erro
 	return verdict{code: admitted}, nil
 }
 
-// settle mirrors settle.lua.
-func (m *memLedger) settle(_ context.Context, tag string, o *op) (int, error) {
+// settle runs settleOne for each step.
+func (m *memLedger) settle(_ context.Context, tags []string, ops []*op) ([]int, []error) {
+	res := make([]int, len(ops))
+	for i, o := range ops {
+		res[i] = m.settleOne(tags[i], o)
+	}
+	return res, make([]error, len(ops))
+}
+
+// settleOne mirrors settle.lua.
+func (m *memLedger) settleOne(tag string, o *op) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.book(tag)
 	b.purge(o.now, o.ttl, true)
 	if _, done := b.done[o.id]; done {
-		return settledBefore, nil
+		return settledBefore
 	}
 	res := settledNow
 	switch h, ok := b.holds[o.id]; {
@@ -227,7 +236,7 @@ func (m *memLedger) settle(_ context.Context, tag string, o *op) (int, error) {
 		b.book(pids, o.amount, broker.Charge{}, 1)
 	}
 	b.remember(o.id, o.now+o.ttl)
-	return res, nil
+	return res
 }
 
 // release mirrors release.lua.

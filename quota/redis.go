@@ -66,10 +66,7 @@ type redisLedger struct {
 	prefix string
 }
 
-var (
-	_ ledger      = (*redisLedger)(nil)
-	_ batchLedger = (*redisLedger)(nil)
-)
+var _ ledger = (*redisLedger)(nil)
 
 // base is the start of every key of tag's book: "<prefix>{<tag>}".
 func (r *redisLedger) base(tag string) string { return r.prefix + "{" + tag + "}" }
@@ -117,16 +114,10 @@ func (r *redisLedger) reserve(ctx context.Context, tag string, o *op) (verdict, 
 	return v, nil
 }
 
-func (r *redisLedger) settle(ctx context.Context, tag string, o *op) (int, error) {
-	res, err := r.run(ctx, settleScript, tag, o)
-	n, _ := res.(int64)
-	return int(n), err
-}
-
-// settleBatch sends the settle steps in one pipeline. A Redis that has
+// settle sends the settle steps in one pipeline. A Redis that has
 // not cached the script yet (NOSCRIPT) gets the steps one by one, which
 // loads it.
-func (r *redisLedger) settleBatch(ctx context.Context, tags []string, ops []*op) ([]int, []error) {
+func (r *redisLedger) settle(ctx context.Context, tags []string, ops []*op) ([]int, []error) {
 	cmds := make([]*redis.Cmd, len(ops))
 	_, _ = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, o := range ops {

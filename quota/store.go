@@ -208,39 +208,19 @@ func (s *Store) FailOpenCount() int64 { return s.passed.Load() }
 // the store cannot be reached, it returns the error, or, failing open,
 // logs and counts the uncharged request and returns nil.
 func (s *Store) Settle(ctx context.Context, r broker.Reservation, actual broker.Charge) error {
-	if r.ID == "" || actual.MicroUSD < 0 || actual.Tokens < 0 {
-		return broker.Errorf(broker.ReasonInternal, "invalid charge")
-	}
-	o := s.op(s.now(), r.ID, actual)
-	res, err := s.led.settle(ctx, serverTag(r.Server), &o)
-	if err != nil {
-		return s.unsettled(ctx, r, fmt.Errorf("settle %s for server %s: %w", r.ID, r.Server, err))
-	}
-	if s.global != nil {
-		if _, err := s.led.settle(ctx, globalTag, &o); err != nil {
-			return s.unsettled(ctx, r, fmt.Errorf("settle %s against the global budget: %w", r.ID, err))
-		}
-	}
-	s.logSettled(r, res)
-	return nil
+	return s.SettleBatch(ctx, []broker.Settlement{{Reservation: r, Actual: actual}})[0]
 }
 
 // SettleBatch implements broker.BatchSettler: the settlements' steps go to
 // the store together, in one round trip with Redis.
 func (s *Store) SettleBatch(ctx context.Context, ss []broker.Settlement) []error {
 	errs := make([]error, len(ss))
-	bl, ok := s.led.(batchLedger)
-	if !ok {
-		for i, x := range ss {
-			errs[i] = s.Settle(ctx, x.Reservation, x.Actual)
-		}
-		return errs
-	}
 	now := s.now()
-	steps := len(ss)
+	n := 1 // steps per settlement: the server's book, and the global one
 	if s.global != nil {
-		steps *= 2
+		n = 2
 	}
+	steps := n * len(ss)
 	tags, ops := make([]string, 0, steps), make([]*op, 0, steps)
 	opv := make([]op, len(ss))
 	for i, x := range ss {
@@ -254,22 +234,17 @@ func (s *Store) SettleBatch(ctx context.Context, ss []broker.Settlement) []error
 			tags, ops = append(tags, globalTag), append(ops, &opv[i])
 		}
 	}
-	res, rerrs := bl.settleBatch(ctx, tags, ops)
+	res, rerrs := s.led.settle(ctx, tags, ops)
 	k := 0
 	for i, x := range ss {
 		if errs[i] != nil {
 			continue
 		}
-		n := 1
-		if s.global != nil {
-			n = 2
-		}
 		var err error
-		for j := k; j < k+n; j++ {
-			if rerrs[j] != nil {
-				err = fmt.Errorf("settle %s for server %s: %w", x.ID, x.Server, rerrs[j])
-				break
-			}
+		if rerrs[k] != nil {
+			err = fmt.Errorf("settle %s for server %s: %w", x.ID, x.Server, rerrs[k])
+		} else if n == 2 && rerrs[k+1] != nil {
+			err = fmt.Errorf("settle %s against the global budget: %w", x.ID, rerrs[k+1])
 		}
 		if err != nil {
 			errs[i] = s.unsettled(ctx, x.Reservation, err)
